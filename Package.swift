@@ -1,0 +1,47 @@
+// swift-tools-version:6.0
+// A data-parallel trainer for multi-scene, multi-task CTR models.
+//
+// Modules, lowest layer first (each depends only on the ones above it):
+//   CMPI, COpenBLAS     C shims over Open MPI and OpenBLAS (Debian -dev packages)
+//   TensorCore          Float32 tensors, reverse-mode tape, BLAS, optimizers
+//   Models              layers and the ranking models (PEPNet, MLP, ...)
+//   DataPipeline        CSV reading, joins, feature encoding, prepared binary data, generator
+//   Communication       communicators (MPI and in-process threads), ring allreduce
+//   Training            training loop, evaluation metrics, run directory, logging
+//   TrainerCommand      the `trainer` executable
+import PackageDescription
+
+let optimize: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+
+let package = Package(
+    name: "MultiSceneTrainer",
+    products: [
+        .executable(name: "trainer", targets: ["TrainerCommand"]),
+        .executable(name: "trainer-bench", targets: ["Benchmarks"]),
+    ],
+    targets: [
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        // Header only: OpenBLAS is opened with dlopen after OPENBLAS_CORETYPE is set, because the
+        // library reads that variable once, in its load-time constructor.
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "TensorCore", dependencies: ["COpenBLAS"], swiftSettings: optimize,
+                linkerSettings: [.linkedLibrary("dl")]),
+        .target(name: "Models", dependencies: ["TensorCore"], swiftSettings: optimize),
+        .target(name: "DataPipeline", swiftSettings: optimize),
+        .target(name: "Communication", dependencies: ["CMPI"], swiftSettings: optimize),
+        .target(name: "Training", dependencies: ["TensorCore", "Models", "DataPipeline", "Communication"],
+                swiftSettings: optimize),
+        .executableTarget(name: "TrainerCommand", dependencies: ["Training"], swiftSettings: optimize),
+        .executableTarget(name: "Benchmarks", dependencies: ["Training"], swiftSettings: optimize),
+
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models"]),
+        .testTarget(name: "DataPipelineTests", dependencies: ["DataPipeline"]),
+        .testTarget(name: "CommunicationTests", dependencies: ["Communication"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Training"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,134 @@
+/// A trainable array with its accumulated gradient.
+///
+/// A `Parameter` outlives the graphs of single steps: each step's graph reads `value` through
+/// `Graph.parameter(_:)`, and `Graph.backward(_:)` adds into `gradient`. An optimizer reads
+/// `gradient`, updates `value`, and the trainer zeroes `gradient` before the next step.
+public final class Parameter {
+    /// A dotted path such as `towers.0.dense1.weight`, used in logs, checksums and checkpoints.
+    public let name: String
+    public var value: Tensor
+    /// The sum of the gradients of every use of this parameter since the last `zeroGradient()`.
+    public var gradient: Tensor
+
+    public init(name: String, value: Tensor) {
+        self.name = name
+        self.value = value
+        self.gradient = Tensor(zeros: value.shape)
+    }
+
+    public var shape: [Int] { value.shape }
+
+    public func zeroGradient() {
+        gradient.scalars.withUnsafeMutableBufferPointer { buffer in
+            buffer.update(repeating: 0)
+        }
+    }
+}
+
+/// A node of a `Graph`: the value an operation produced, and after `Graph.backward(_:)` the
+/// gradient of the loss with respect to it.
+public final class Variable {
+    /// The graph that recorded this variable. Every input of an operation must share it.
+    public unowned let graph: Graph
+    public let value: Tensor
+    /// Whether any gradient flows back through this variable (false for constants and the
+    /// outputs of `stopGradient`).
+    public let requiresGradient: Bool
+    /// The gradient of the loss with respect to `value`; nil until backward reaches this node,
+    /// and nil forever for variables that do not require a gradient.
+    public internal(set) var gradient: Tensor?
+
+    /// Adds the output gradient into the inputs' gradients. Nil for leaves.
+    let propagate: ((Tensor) -> Void)?
+    /// The parameter this leaf reads, whose gradient backward accumulates into.
+    let parameter: Parameter?
+
+    init(graph: Graph, value: Tensor, requiresGradient: Bool, parameter: Parameter?,
+         propagate: ((Tensor) -> Void)?) {
+        self.graph = graph
+        self.value = value
+        self.requiresGradient = requiresGradient
+        self.parameter = parameter
+        self.propagate = propagate
+    }
+
+    public var shape: [Int] { value.shape }
+
+    /// Adds `delta` into this variable's gradient; does nothing when no gradient is required.
+    func accumulate(_ delta: Tensor) {
+        guard requiresGradient else { return }
+        precondition(delta.shape == value.shape,
+                     "gradient shape \(delta.shape) does not match value shape \(value.shape)")
+        if gradient == nil {
+            gradient = delta
+        } else {
+            gradient!.add(delta)
+        }
+    }
+}
+
+/// A reverse-mode autodiff tape for one forward pass.
+///
+/// Operations append the variables they create in execution order; `backward(_:)` visits them in
+/// reverse and calls each one's hand-written derivative over whole tensors. Build a new graph for
+/// every step: a graph keeps every intermediate value alive until it is released.
+public final class Graph {
+    private(set) var variables: [Variable] = []
+    /// Whether dropout and batch norm use their training behaviour.
+    public var isTraining: Bool
+
+    public init(training: Bool = true) {
+        self.isTraining = training
+    }
+
+    /// Records a value that needs no gradient, such as input features or labels.
+    public func constant(_ value: Tensor) -> Variable {
+        record(Variable(graph: self, value: value, requiresGradient: false, parameter: nil, propagate: nil))
+    }
+
+    /// Records a leaf whose gradient backward keeps, for inputs that are not parameters but whose
+    /// gradient the caller reads, such as looked-up embedding rows `[B, F·D]`.
+    public func input(_ value: Tensor) -> Variable {
+        record(Variable(graph: self, value: value, requiresGradient: true, parameter: nil, propagate: nil))
+    }
+
+    /// Records a read of `parameter`; backward adds this use's gradient into `parameter.gradient`.
+    public func parameter(_ parameter: Parameter) -> Variable {
+        record(Variable(graph: self, value: parameter.value, requiresGradient: true,
+                        parameter: parameter, propagate: nil))
+    }
+
+    /// Records the output of an operation. `propagate` receives the output's gradient and must
+    /// accumulate into the inputs; it is dropped when no input requires a gradient.
+    public func record(_ value: Tensor, inputs: [Variable], propagate: @escaping (Tensor) -> Void) -> Variable {
+        for input in inputs {
+            precondition(input.graph === self, "an operation mixes variables of two graphs")
+        }
+        let requires = inputs.contains { $0.requiresGradient }
+        return record(Variable(graph: self, value: value, requiresGradient: requires, parameter: nil,
+                               propagate: requires ? propagate : nil))
+    }
+
+    private func record(_ variable: Variable) -> Variable {
+        variables.append(variable)
+        return variable
+    }
+
+    /// Fills gradients from a scalar loss: every variable between the parameters and `loss` gets
+    /// its gradient, and every parameter read in this graph gets the gradient of all its reads
+    /// added to `Parameter.gradient`.
+    public func backward(_ loss: Variable) {
+        precondition(loss.graph === self, "backward from a variable of another graph")
+        precondition(loss.value.count == 1, "backward needs a scalar loss, got shape \(loss.shape)")
+        guard loss.requiresGradient else { return }
+        loss.accumulate(Tensor(repeating: 1, shape: loss.shape))
+        for variable in variables.reversed() {
+            guard let gradient = variable.gradient else { continue }
+            if let propagate = variable.propagate {
+                propagate(gradient)
+            } else if let parameter = variable.parameter {
+                parameter.gradient.add(gradient)
+            }
+        }
+    }
+}
