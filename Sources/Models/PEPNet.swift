@@ -1,0 +1,115 @@
+import TensorCore
+
+/// PEPNet (Chang et al., KDD 2023): embedding personalization (EPNet) plus parameter
+/// personalization of the task towers (PPNet).
+///
+/// With E the concatenated embeddings `[B, F·D]`:
+/// - EPNet: `O_ep = GateNU([e_scene ‖ sg(E)]) ⊙ E`, where sg stops the gradient, so the gate
+///   learns from the scene embedding but does not move the embeddings it scales.
+/// - PPNet: for each hidden layer l, `G_l = GateNU([persona ‖ sg(O_ep)])`, `[B, T·N_l]`, split into
+///   T gates of width N_l. Tower t computes `h = G_l[t] ⊙ relu(h · W_tl + b_tl)` then dropout,
+///   starting from `h = O_ep`, and ends in a one-unit head. Persona is the concatenated
+///   embeddings of the persona features (user, item and author ids by default).
+public final class PEPNet: RankingModel {
+    public struct Options: Sendable, Equatable {
+        public var hiddenUnits: [Int] = [128, 64]
+        public var dropout: Float = 0.1
+        public var gateGamma: Float = 2
+        /// Width of each GateNU's hidden layer; nil uses the gate's output width.
+        public var gateHiddenWidth: Int? = nil
+        public var sceneFeature = "scene"
+        public var personaFeatures = ["user_id", "video_id", "author_id"]
+        public init() {}
+    }
+
+    public let taskCount: Int
+    let options: Options
+    let layout: FeatureLayout
+    let sceneFeature: Int
+    let personaFeatures: [Int]
+    let embeddingGate: GateNU
+    /// One gate per hidden layer, each producing the gates of all T towers.
+    let towerGates: [GateNU]
+    /// `towers[t][l]`: layer l of task t's tower.
+    let towers: [[Dense]]
+    let heads: [Dense]
+
+    public init(options: Options, layout: FeatureLayout, taskCount: Int, seed: UInt64) throws {
+        guard !options.hiddenUnits.isEmpty, options.hiddenUnits.allSatisfy({ $0 > 0 }) else {
+            throw ModelError.invalidOption(option: "model.hiddenUnits",
+                                          message: "needs one or more positive widths, got \(options.hiddenUnits)")
+        }
+        guard options.dropout >= 0, options.dropout < 1 else {
+            throw ModelError.invalidOption(option: "model.dropout", message: "must be in [0, 1), got \(options.dropout)")
+        }
+        guard options.gateGamma > 0 else {
+            throw ModelError.invalidOption(option: "model.gateGamma", message: "must be positive, got \(options.gateGamma)")
+        }
+        guard taskCount > 0 else {
+            throw ModelError.invalidOption(option: "data.tasks", message: "PEPNet needs at least one task")
+        }
+        self.options = options
+        self.layout = layout
+        self.taskCount = taskCount
+        sceneFeature = try layout.index(of: options.sceneFeature, option: "model.sceneFeature")
+        personaFeatures = try options.personaFeatures.map { try layout.index(of: $0, option: "model.personaFeatures") }
+
+        var generator = RandomGenerator(seed: seed)
+        let width = layout.totalWidth
+        embeddingGate = GateNU(name: "epnet.gate", inputWidth: layout.widths[sceneFeature] + width,
+                               outputWidth: width, hiddenWidth: options.gateHiddenWidth,
+                               gamma: options.gateGamma, generator: &generator)
+        let personaWidth = personaFeatures.reduce(0) { $0 + layout.widths[$1] }
+        towerGates = options.hiddenUnits.enumerated().map { layer, units in
+            GateNU(name: "ppnet.gate\(layer)", inputWidth: personaWidth + width, outputWidth: taskCount * units,
+                   hiddenWidth: options.gateHiddenWidth, gamma: options.gateGamma, generator: &generator)
+        }
+        var towers: [[Dense]] = []
+        var heads: [Dense] = []
+        for task in 0..<taskCount {
+            var inputWidth = width
+            var tower: [Dense] = []
+            for (layer, units) in options.hiddenUnits.enumerated() {
+                tower.append(Dense(name: "tower\(task).dense\(layer)", inputWidth: inputWidth, outputWidth: units,
+                                   generator: &generator))
+                inputWidth = units
+            }
+            towers.append(tower)
+            heads.append(Dense(name: "tower\(task).head", inputWidth: inputWidth, outputWidth: 1, generator: &generator))
+        }
+        self.towers = towers
+        self.heads = heads
+    }
+
+    public var parameters: [Parameter] {
+        embeddingGate.parameters + towerGates.flatMap(\.parameters)
+            + zip(towers, heads).flatMap { tower, head in tower.flatMap(\.parameters) + head.parameters }
+    }
+
+    public func forward(embeddings: Variable, batch: BatchContext) -> Variable {
+        let blocks = split(embeddings, sizes: layout.widths)
+
+        // EPNet: personalize the embeddings by scene.
+        let gateInput = concat([blocks[sceneFeature], stopGradient(embeddings)])
+        let personalized = embeddingGate(gateInput) * embeddings
+
+        // PPNet: one gate per hidden layer, shared input, split into one gate per task.
+        let persona = personaFeatures.map { blocks[$0] }
+        let towerGateInput = concat(persona + [stopGradient(personalized)])
+        let gatesByLayer = zip(towerGates, options.hiddenUnits).map { gate, units in
+            split(gate(towerGateInput), sizes: Array(repeating: units, count: taskCount))
+        }
+
+        var logits: [Variable] = []
+        for task in 0..<taskCount {
+            var hidden = personalized
+            for (layer, dense) in towers[task].enumerated() {
+                hidden = gatesByLayer[layer][task] * relu(dense(hidden))
+                hidden = rowSeededDropout(hidden, rate: options.dropout, rowSeeds: batch.rowSeeds,
+                                          layer: UInt64(task * 64 + layer))
+            }
+            logits.append(heads[task](hidden))
+        }
+        return concat(logits)
+    }
+}

@@ -1,0 +1,107 @@
+import Communication
+import DataPipeline
+import Foundation
+import Training
+
+/// `trainer train`: trains a model in this process, under mpirun, or on in-process ranks.
+enum TrainCommand {
+    static let summary = """
+        Train a model and evaluate it on the test split. Under mpirun every process is one rank; \
+        without mpirun the process is a world of one, or --debug --ranks N runs N ranks as threads. \
+        Without --config it trains PEPNet on generated data.
+        """
+
+    static let specs: [OptionSpec] = [
+        .value("config", "FILE", "Training config (JSON): data, model and train sections.", default: "built-in PEPNet on generated data"),
+        .value("data-dir", "DIR", "Folder of the input CSV files; replaces data.directory of the config."),
+        .value("run-dir", "DIR", "Run directory for config.json, train.log and metrics.json.", default: "runs/<time>-<model>"),
+        .flag("overwrite", "Write into an existing, non-empty run directory."),
+        .value("cache-dir", "DIR", "Folder of prepared binary data, reused while inputs and config are unchanged.", default: "runs/cache"),
+        .value("epochs", "N", "Passes over the training split; replaces train.epochs."),
+        .value("batch-size", "N", "Rows per step over all ranks; replaces train.batchSize."),
+        .value("learning-rate", "X", "Dense and sparse learning rate; replaces train.learningRate."),
+        .value("seed", "N", "Seed of initialization, shuffling and dropout; replaces train.seed."),
+        .value("max-steps", "N", "Stop after N steps in total; replaces train.maxSteps."),
+        .flag("debug", "Run the ranks as threads of this process (no mpirun), with the same code paths."),
+        .value("ranks", "N", "With --debug: number of in-process ranks.", default: "1"),
+        .value("check-every", "N", "Compare dense parameter checksums across ranks every N steps and stop on divergence."),
+        .value("log-level", "LEVEL", "debug, info, warning or error; also set by \(Logger.levelVariable).", default: "info"),
+    ]
+
+    static func run(_ arguments: [String]) throws -> Int32 {
+        let options = try ParsedOptions(arguments, specs: specs)
+        let level = try options.string("log-level").map { try Logger.Level(parsing: $0) }
+        let ranks = try options.integer("ranks", minimum: 1)
+        if ranks != nil && !options.flag("debug") {
+            throw UsageError(message: "option --ranks needs --debug; under mpirun the rank count comes from mpirun -n")
+        }
+        let checkEvery = try options.integer("check-every", minimum: 1)
+
+        let configPath = options.string("config")
+        var config: TrainerConfig
+        var dataDirectory = options.string("data-dir")
+        if let configPath {
+            config = try TrainerConfig.load(path: configPath)
+        } else {
+            config = QuickStart.config()
+            if dataDirectory == nil {
+                dataDirectory = try QuickStart.ensureGeneratedData(directory: QuickStart.defaultDataDirectory)
+            }
+        }
+        if let epochs = try options.integer("epochs", minimum: 1) { config.train.epochs = epochs }
+        if let batchSize = try options.integer("batch-size", minimum: 1) { config.train.batchSize = batchSize }
+        if let rate = try options.positiveNumber("learning-rate") { config.train.learningRate = rate }
+        if let seed = try options.integer("seed", minimum: 0) { config.train.seed = UInt64(seed) }
+        if let steps = try options.integer("max-steps", minimum: 1) { config.train.maxSteps = steps }
+
+        var runOptions = RunOptions(config: config, configSource: configPath ?? "built-in quick start",
+                                    cacheDirectory: options.string("cache-dir") ?? "runs/cache")
+        runOptions.dataDirectory = dataDirectory
+        runOptions.runDirectory = options.string("run-dir") ?? RunDirectory.defaultPath(root: "runs", model: config.model.name)
+        runOptions.overwriteRunDirectory = options.flag("overwrite")
+        runOptions.checkEverySteps = checkEvery
+
+        if options.flag("debug") {
+            let worldSize = ranks ?? 1
+            do {
+                _ = try InProcessWorld.run(worldSize: worldSize) { communicator in
+                    let logger = Logger(rank: communicator.rank, worldSize: worldSize, level: level)
+                    do {
+                        return try TrainingSession.run(runOptions, communicator: communicator, logger: logger)
+                    } catch {
+                        if !(error is RootRankFailed) || communicator.rank == 0 {
+                            logger.error("\(error)")
+                        }
+                        throw error
+                    }
+                }
+            } catch {
+                return 1  // Already logged by the rank that raised it.
+            }
+            return 0
+        }
+
+        let communicator = try MPICommunicator()
+        let logger = Logger(rank: communicator.rank, worldSize: communicator.worldSize, level: level)
+        do {
+            _ = try TrainingSession.run(runOptions, communicator: communicator, logger: logger)
+        } catch let failure as RootRankFailed {
+            // Every rank raised this together, so no rank is left waiting: stop without MPI_Abort.
+            if communicator.rank == 0 {
+                logger.error(failure.description)
+            }
+            try? communicator.finalize()
+            return 1
+        } catch {
+            logger.error("\(error)")
+            if communicator.worldSize > 1 {
+                // Peers may be blocked in a collective this rank will never join: end the whole job.
+                communicator.abort(message: "\(error)", code: 1)
+            }
+            try? communicator.finalize()
+            return 1
+        }
+        try communicator.finalize()
+        return 0
+    }
+}

@@ -1,0 +1,133 @@
+import DataPipeline
+import Foundation
+import Models
+
+/// A whole training config: what data to read (`data`), which model (`model`) and how to train
+/// (`train`). Decoding is strict everywhere: an unknown key names its path and the closest known key.
+public struct TrainerConfig: Codable, Equatable, Sendable {
+    public var data: DataConfig
+    public var model: ModelConfig
+    public var train: TrainSettings
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case data, model, train }
+
+    public init(data: DataConfig, model: ModelConfig, train: TrainSettings) {
+        self.data = data
+        self.model = model
+        self.train = train
+    }
+
+    public init(from decoder: Decoder) throws {
+        try StrictDecoding.rejectUnknownKeys(in: decoder, known: CodingKeys.allCases.map(\.rawValue))
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        data = try container.decode(DataConfig.self, forKey: .data)
+        let modelDecoder = try container.superDecoder(forKey: .model)
+        try StrictDecoding.rejectUnknownKeys(in: modelDecoder, known: ModelConfig.CodingKeys.allCases.map(\.rawValue))
+        model = try ModelConfig(from: modelDecoder)
+        train = try container.decodeIfPresent(TrainSettings.self, forKey: .train) ?? TrainSettings()
+    }
+
+    /// Reads and validates a config file; errors name the file and the key path.
+    public static func load(path: String) throws -> TrainerConfig {
+        let url = URL(fileURLWithPath: path)
+        let bytes: Data
+        do {
+            bytes = try Data(contentsOf: url)
+        } catch {
+            throw TrainerError.configUnreadable(path: path, reason: (error as NSError).localizedDescription)
+        }
+        do {
+            return try StrictDecoding.decode(TrainerConfig.self, from: bytes)
+        } catch let error as ConfigError {
+            throw TrainerError.invalidConfig(path: path, error: error)
+        }
+    }
+
+    /// The config as pretty JSON with sorted keys, as written to the run directory.
+    public func encodedJSON() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(self)
+    }
+}
+
+/// The `train` section: optimization and schedule. Every field has a default.
+public struct TrainSettings: Codable, Equatable, Sendable {
+    /// Rows per step summed over all ranks; each rank takes about `batchSize / W` of them.
+    public var batchSize = 1024
+    public var epochs = 1
+    /// Seed of parameter initialization, shuffling and dropout.
+    public var seed: UInt64 = 1
+    /// Dense optimizer: `adam`, `adagrad` or `sgd`.
+    public var optimizer = "adam"
+    public var learningRate: Float = 1e-3
+    /// L2 decay added to the dense gradients.
+    public var weightDecay: Float = 0
+    /// Embedding optimizer: `lazyAdam` or `rowWiseAdagrad`; only rows a batch touched change.
+    public var sparseOptimizer = "lazyAdam"
+    /// Learning rate of the embedding optimizer; the dense rate when absent.
+    public var sparseLearningRate: Float?
+    /// Weight of each task's loss in the summed loss, in task order; all 1 when absent.
+    public var taskWeights: [Float]?
+    /// Size of the fusion buckets that the ring allreduce sends, in bytes.
+    public var allreduceBucketBytes = 4 << 20
+    /// Rows scored per forward pass during evaluation, per rank.
+    public var evalBatchSize = 8192
+    /// Stop after this many steps in total (for quick runs and tests); nil trains every epoch fully.
+    public var maxSteps: Int?
+    /// Every this many steps rank 0 logs the loss and throughput.
+    public var logEverySteps = 50
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case batchSize, epochs, seed, optimizer, learningRate, weightDecay, sparseOptimizer, sparseLearningRate
+        case taskWeights, allreduceBucketBytes, evalBatchSize, maxSteps, logEverySteps
+    }
+
+    public init(from decoder: Decoder) throws {
+        try StrictDecoding.rejectUnknownKeys(in: decoder, known: CodingKeys.allCases.map(\.rawValue))
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = TrainSettings()
+        batchSize = try container.decodeIfPresent(Int.self, forKey: .batchSize) ?? defaults.batchSize
+        epochs = try container.decodeIfPresent(Int.self, forKey: .epochs) ?? defaults.epochs
+        seed = try container.decodeIfPresent(UInt64.self, forKey: .seed) ?? defaults.seed
+        optimizer = try container.decodeIfPresent(String.self, forKey: .optimizer) ?? defaults.optimizer
+        learningRate = try container.decodeIfPresent(Float.self, forKey: .learningRate) ?? defaults.learningRate
+        weightDecay = try container.decodeIfPresent(Float.self, forKey: .weightDecay) ?? defaults.weightDecay
+        sparseOptimizer = try container.decodeIfPresent(String.self, forKey: .sparseOptimizer) ?? defaults.sparseOptimizer
+        sparseLearningRate = try container.decodeIfPresent(Float.self, forKey: .sparseLearningRate)
+        taskWeights = try container.decodeIfPresent([Float].self, forKey: .taskWeights)
+        allreduceBucketBytes = try container.decodeIfPresent(Int.self, forKey: .allreduceBucketBytes)
+            ?? defaults.allreduceBucketBytes
+        evalBatchSize = try container.decodeIfPresent(Int.self, forKey: .evalBatchSize) ?? defaults.evalBatchSize
+        maxSteps = try container.decodeIfPresent(Int.self, forKey: .maxSteps)
+        logEverySteps = try container.decodeIfPresent(Int.self, forKey: .logEverySteps) ?? defaults.logEverySteps
+
+        if batchSize < 1 { throw StrictDecoding.invalid("batchSize", in: decoder, "must be at least 1, got \(batchSize)") }
+        if epochs < 1 { throw StrictDecoding.invalid("epochs", in: decoder, "must be at least 1, got \(epochs)") }
+        if !["adam", "adagrad", "sgd"].contains(optimizer) {
+            throw StrictDecoding.invalid("optimizer", in: decoder, "unknown optimizer \"\(optimizer)\"; use adam, adagrad or sgd")
+        }
+        if !["lazyAdam", "rowWiseAdagrad"].contains(sparseOptimizer) {
+            throw StrictDecoding.invalid("sparseOptimizer", in: decoder,
+                                         "unknown sparse optimizer \"\(sparseOptimizer)\"; use lazyAdam or rowWiseAdagrad")
+        }
+        if !(learningRate > 0) {
+            throw StrictDecoding.invalid("learningRate", in: decoder, "must be positive, got \(learningRate)")
+        }
+        if let rate = sparseLearningRate, !(rate > 0) {
+            throw StrictDecoding.invalid("sparseLearningRate", in: decoder, "must be positive, got \(rate)")
+        }
+        if weightDecay < 0 { throw StrictDecoding.invalid("weightDecay", in: decoder, "must not be negative, got \(weightDecay)") }
+        if let weights = taskWeights, weights.contains(where: { !($0 >= 0) }) {
+            throw StrictDecoding.invalid("taskWeights", in: decoder, "weights must be non-negative numbers, got \(weights)")
+        }
+        if allreduceBucketBytes < 1024 {
+            throw StrictDecoding.invalid("allreduceBucketBytes", in: decoder, "must be at least 1024, got \(allreduceBucketBytes)")
+        }
+        if evalBatchSize < 1 { throw StrictDecoding.invalid("evalBatchSize", in: decoder, "must be at least 1, got \(evalBatchSize)") }
+        if let steps = maxSteps, steps < 1 { throw StrictDecoding.invalid("maxSteps", in: decoder, "must be at least 1, got \(steps)") }
+        if logEverySteps < 1 { throw StrictDecoding.invalid("logEverySteps", in: decoder, "must be at least 1, got \(logEverySteps)") }
+    }
+}

@@ -1,0 +1,43 @@
+import Communication
+import DataPipeline
+import Foundation
+import Models
+import TensorCore
+
+extension Trainer {
+    /// Scores every row of the test split exactly once: rank r scores the r-th contiguous share
+    /// (shares differ by at most one row, and may be empty), and rank 0 gathers the scores in row
+    /// order. Returns the probabilities `[N, T]` on rank 0 and nil on the other ranks.
+    public func predictTestSplit() throws -> [Float]? {
+        let split = dataset.test
+        let taskCount = model.taskCount
+        let featureCount = layout.names.count
+        let share = shardRange(count: split.count, parts: communicator.worldSize, index: communicator.rank)
+        var scores = [Float](repeating: 0, count: share.count * taskCount)
+
+        var start = share.lowerBound
+        while start < share.upperBound {
+            let end = min(start + config.train.evalBatchSize, share.upperBound)
+            let rowCount = end - start
+            var ids = [Int32](repeating: 0, count: rowCount * featureCount)
+            for i in 0..<(rowCount * featureCount) {
+                ids[i] = split.features[start * featureCount + i]
+            }
+            let scenes = (start..<end).map { split.scenes[$0] }
+            let graph = Graph(training: false)
+            let input = graph.constant(embeddings.lookup(ids: ids, rowCount: rowCount))
+            let logits = model.forward(embeddings: input,
+                                       batch: BatchContext(scenes: scenes, rowSeeds: Array(repeating: 0, count: rowCount)))
+            let offset = (start - share.lowerBound) * taskCount
+            for (i, logit) in logits.value.scalars.enumerated() {
+                scores[offset + i] = 1 / (1 + exp(-logit))
+            }
+            start = end
+        }
+
+        let counts = (0..<communicator.worldSize).map {
+            shardRange(count: split.count, parts: communicator.worldSize, index: $0).count * taskCount
+        }
+        return try communicator.gatherArray(scores, counts: counts, root: 0)
+    }
+}

@@ -1,0 +1,17 @@
+import Foundation
+
+/// Phases of a training step, timed separately on every rank.
+public enum TrainingPhase: String, CaseIterable, Sendable {
+    case input, embeddingLookup, forward, backward, allreduce, optimizer
+}
+
+/// A monotonic stopwatch that charges the time since its last lap to a phase.
+struct PhaseClock {
+    private var last = DispatchTime.now().uptimeNanoseconds
+
+    mutating func lap(_ phase: TrainingPhase, into totals: inout [TrainingPhase: Double]) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        totals[phase, default: 0] += Double(now - last) / 1e9
+        last = now
+    }
+}

@@ -1,0 +1,191 @@
+import Communication
+import DataPipeline
+import Foundation
+import Models
+import TensorCore
+
+/// Global losses of one step, each task's mean over the rows of the global batch.
+public struct StepLoss: Sendable, Equatable {
+    public let step: Int
+    public let rows: Int
+    public let taskLosses: [Double]
+}
+
+/// One rank's replica of the model, its share of the data, and the step it is at.
+///
+/// Every step each rank runs forward and backward on its slice of the global batch, the ring
+/// allreduce averages the gradients (dense parameters and embedding rows), and every rank applies
+/// the same update, so replicas stay identical without ever sending parameters.
+public final class Trainer {
+    public let communicator: Communicator
+    public let config: TrainerConfig
+    public let dataset: PreparedDataset
+    public let layout: FeatureLayout
+    public let model: RankingModel
+    public let embeddings: EmbeddingTables
+    let optimizer: Optimizer
+    let allreduce: RingAllreduce
+    let packing: GradientPacking
+    let taskWeights: [Float]
+    var gradientBuffer: [Float]
+    public private(set) var globalStep = 0
+    /// Rows this rank trained on, over all epochs so far.
+    public private(set) var localRowsTrained = 0
+    /// Seconds spent in each phase of the step on this rank, keyed by `TrainingPhase`.
+    public private(set) var phaseSeconds: [TrainingPhase: Double] = [:]
+
+    public init(config: TrainerConfig, dataset: PreparedDataset, communicator: Communicator) throws {
+        self.config = config
+        self.dataset = dataset
+        self.communicator = communicator
+        let schema = dataset.schema
+        layout = FeatureLayout(names: schema.featureNames, widths: schema.embeddingDimensions)
+        let settings = config.train
+        model = try config.model.make(layout: layout, taskCount: schema.taskNames.count,
+                                      seed: mixSeed(settings.seed, 0x4D4F44454C))
+        if let weights = settings.taskWeights, weights.count != schema.taskNames.count {
+            throw TrainerError.configMismatch(
+                key: "train.taskWeights",
+                message: "has \(weights.count) weights but data.tasks lists \(schema.taskNames.count) tasks")
+        }
+        taskWeights = settings.taskWeights ?? Array(repeating: 1, count: schema.taskNames.count)
+
+        let sparseRate = settings.sparseLearningRate ?? settings.learningRate
+        let sparseOptimizer: SparseRowOptimizer
+        let initialAccumulator: Float
+        switch settings.sparseOptimizer {
+        case "rowWiseAdagrad":
+            sparseOptimizer = RowWiseAdagrad(learningRate: sparseRate)
+            initialAccumulator = 0.1
+        default:
+            sparseOptimizer = LazyAdam(learningRate: sparseRate)
+            initialAccumulator = 0
+        }
+        embeddings = EmbeddingTables(layout: layout, rowCounts: schema.tableRowCounts, optimizer: sparseOptimizer,
+                                     initialAccumulator: initialAccumulator, seed: mixSeed(settings.seed, 0x454D42))
+        switch settings.optimizer {
+        case "sgd":
+            optimizer = SGD(learningRate: settings.learningRate, weightDecay: settings.weightDecay)
+        case "adagrad":
+            optimizer = Adagrad(learningRate: settings.learningRate, weightDecay: settings.weightDecay)
+        default:
+            optimizer = Adam(learningRate: settings.learningRate, weightDecay: settings.weightDecay)
+        }
+        allreduce = RingAllreduce(communicator: communicator, bucketBytes: settings.allreduceBucketBytes)
+        packing = GradientPacking(parameters: model.parameters, tables: embeddings.tables,
+                                  taskCount: schema.taskNames.count)
+        gradientBuffer = [Float](repeating: 0, count: packing.count)
+        try synchronizeInitialState()
+    }
+
+    /// Copies rank 0's parameters and tables to every rank, so replicas start identical even if
+    /// initialization differed (another build, another BLAS).
+    func synchronizeInitialState() throws {
+        for parameter in model.parameters {
+            try communicator.broadcastArray(&parameter.value.scalars, root: 0)
+        }
+        for table in embeddings.tables {
+            try communicator.broadcastArray(&table.weights, root: 0)
+        }
+    }
+
+    /// The plan of `epoch`, the same on every rank but for `rank`.
+    public func plan(epoch: Int) -> EpochPlan {
+        EpochPlan(epoch: epoch, rowCount: dataset.train.count, globalBatchSize: config.train.batchSize,
+                  worldSize: communicator.worldSize, rank: communicator.rank, seed: config.train.seed)
+    }
+
+    /// Runs one training step on this rank's slice of the plan's step `step` and returns the
+    /// global loss of the step.
+    @discardableResult
+    public func trainStep(plan: EpochPlan, step: Int) throws -> StepLoss {
+        let global = plan.globalRange(step: step)
+        let local = plan.localRange(step: step)
+        let rowCount = local.count
+        let taskCount = model.taskCount
+        let featureCount = layout.names.count
+        var clock = PhaseClock()
+
+        var ids = [Int32](repeating: 0, count: rowCount * featureCount)
+        var labels = [Float](repeating: 0, count: rowCount * taskCount)
+        var scenes = [Int32](repeating: 0, count: rowCount)
+        var rowSeeds = [UInt64](repeating: 0, count: rowCount)
+        let split = dataset.train
+        for (row, position) in local.enumerated() {
+            let source = plan.permutation[position]
+            for feature in 0..<featureCount {
+                ids[row * featureCount + feature] = split.features[source * featureCount + feature]
+            }
+            for task in 0..<taskCount {
+                labels[row * taskCount + task] = split.labels[source * taskCount + task]
+            }
+            scenes[row] = split.scenes[source]
+            rowSeeds[row] = mixSeed(config.train.seed, 0x44524F50, UInt64(globalStep), UInt64(position - global.lowerBound))
+        }
+        clock.lap(.input, into: &phaseSeconds)
+
+        // Each rank's loss is its rows' share of the global mean times W, so that the average
+        // over ranks the allreduce computes is the mean over the global batch.
+        let normalizer = Float(global.count) / Float(communicator.worldSize)
+        var lossSums = [Float](repeating: 0, count: taskCount)
+        if rowCount > 0 {
+            let graph = Graph(training: true)
+            let input = graph.input(embeddings.lookup(ids: ids, rowCount: rowCount))
+            clock.lap(.embeddingLookup, into: &phaseSeconds)
+            let logits = model.forward(embeddings: input, batch: BatchContext(scenes: scenes, rowSeeds: rowSeeds))
+            let labelTensor = Tensor(shape: [rowCount, taskCount], scalars: labels)
+            let loss = binaryCrossEntropyWithLogits(logits, labels: labelTensor, taskWeights: taskWeights,
+                                                    normalizer: normalizer)
+            let perTask = binaryCrossEntropyPerTask(logits: logits.value, labels: labelTensor)
+            lossSums = perTask.map { Float($0) * Float(communicator.worldSize) }
+            clock.lap(.forward, into: &phaseSeconds)
+            graph.backward(loss)
+            if let gradient = input.gradient {
+                embeddings.accumulateGradient(ids: ids, rowCount: rowCount, inputGradient: gradient)
+            }
+            clock.lap(.backward, into: &phaseSeconds)
+        }
+
+        packing.pack(into: &gradientBuffer, lossSums: lossSums)
+        try gradientBuffer.withUnsafeMutableBufferPointer { buffer in
+            try allreduce.allreduce(buffer, average: true)
+        }
+        let globalLossSums = packing.unpack(from: gradientBuffer)
+        clock.lap(.allreduce, into: &phaseSeconds)
+
+        let taskLosses = globalLossSums.map { Double($0) / Double(global.count) }
+        for (task, value) in taskLosses.enumerated() where !value.isFinite {
+            throw TrainerError.nonFiniteLoss(step: globalStep, rank: communicator.rank,
+                                             task: dataset.schema.taskNames[task])
+        }
+        optimizer.update(model.parameters)
+        for parameter in model.parameters { parameter.zeroGradient() }
+        embeddings.applyUpdate()
+        clock.lap(.optimizer, into: &phaseSeconds)
+
+        let result = StepLoss(step: globalStep, rows: global.count, taskLosses: taskLosses)
+        globalStep += 1
+        localRowsTrained += rowCount
+        return result
+    }
+
+    /// Returns a checksum of every dense parameter's bits, equal on all ranks while they agree.
+    public func denseChecksum() -> UInt64 {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for parameter in model.parameters {
+            for value in parameter.value.scalars {
+                hash = (hash ^ UInt64(value.bitPattern)) &* 0x0000_0100_0000_01B3
+            }
+        }
+        return hash
+    }
+
+    /// Compares `denseChecksum()` across ranks and throws naming the ranks that differ from rank 0.
+    public func verifyReplicasAgree() throws {
+        let checksums = try communicator.allgatherValue(denseChecksum())
+        let differing = checksums.indices.filter { checksums[$0] != checksums[0] }
+        if !differing.isEmpty {
+            throw TrainerError.divergedReplicas(step: globalStep, ranks: differing)
+        }
+    }
+}

@@ -1,0 +1,166 @@
+import Communication
+import DataPipeline
+import Foundation
+import Models
+import TensorCore
+
+/// What a training run is given besides its config.
+public struct RunOptions: Sendable {
+    public var config: TrainerConfig
+    /// Where the config came from, for logs.
+    public var configSource: String
+    /// Replaces `data.directory` when set (`--data-dir`).
+    public var dataDirectory: String?
+    /// Folder of prepared binary data, reused across runs while inputs and config are unchanged.
+    public var cacheDirectory: String
+    /// Run directory written by rank 0; nil writes none (tests).
+    public var runDirectory: String?
+    /// Allows writing into an existing, non-empty run directory.
+    public var overwriteRunDirectory = false
+    /// Compare dense parameter checksums across ranks every this many steps; nil never does.
+    public var checkEverySteps: Int?
+    /// Keep every parameter's final value in the summary, for equivalence tests.
+    public var keepFinalParameters = false
+
+    public init(config: TrainerConfig, configSource: String, cacheDirectory: String) {
+        self.config = config
+        self.configSource = configSource
+        self.cacheDirectory = cacheDirectory
+    }
+}
+
+/// What a run returns to its caller on every rank.
+public struct RunSummary: Sendable {
+    /// The global loss of every step, identical on all ranks.
+    public var stepLosses: [StepLoss] = []
+    /// The evaluation of the test split after the last epoch; rank 0 only.
+    public var evaluation: EvaluationReport?
+    /// Rows each rank trained on, in rank order.
+    public var rowsPerRank: [Int] = []
+    /// Final dense parameters by name, then embedding tables by feature name; filled when
+    /// `RunOptions.keepFinalParameters` is set.
+    public var finalParameters: [String: [Float]] = [:]
+    /// The run directory rank 0 wrote, if any.
+    public var runDirectory: String?
+}
+
+/// A whole training run on one rank: data preparation, training, evaluation and output.
+public enum TrainingSession {
+    public static func run(_ options: RunOptions, communicator: Communicator, logger: Logger) throws -> RunSummary {
+        let config = options.config
+        logger.info("starting \(config.model.name) on \(communicator.worldSize) rank(s), config \(options.configSource)")
+        try verifySameConfig(config, communicator: communicator)
+
+        let dataset = try openDataset(options, communicator: communicator, logger: logger)
+        let trainer = try Trainer(config: config, dataset: dataset, communicator: communicator)
+        let denseCount = trainer.model.parameters.reduce(0) { $0 + $1.value.count }
+        logger.info("model \(config.model.name): \(denseCount) dense parameters, \(trainer.embeddings.parameterCount) embedding parameters in \(trainer.embeddings.tables.count) tables")
+
+        let output = try communicator.runOnRoot { () -> String? in
+            guard let path = options.runDirectory else { return nil }
+            let directory = try RunDirectory.create(path: path, overwrite: options.overwriteRunDirectory)
+            try directory.writeConfig(config.encodedJSON())
+            logger.attachFile(directory.logPath)
+            return directory.path
+        }
+        var summary = RunSummary()
+        summary.runDirectory = output
+
+        let settings = config.train
+        var stopped = false
+        var report: EvaluationReport?
+        for epoch in 0..<settings.epochs where !stopped {
+            let plan = trainer.plan(epoch: epoch)
+            logger.info("epoch \(epoch + 1)/\(settings.epochs): \(plan.stepCount) steps of \(settings.batchSize) rows over \(communicator.worldSize) rank(s)")
+            var progress = ProgressMeter(totalSteps: plan.stepCount, taskNames: dataset.schema.taskNames)
+            for step in 0..<plan.stepCount {
+                if let maxSteps = settings.maxSteps, trainer.globalStep >= maxSteps {
+                    stopped = true
+                    break
+                }
+                let loss = try trainer.trainStep(plan: plan, step: step)
+                summary.stepLosses.append(loss)
+                progress.record(loss)
+                if let every = options.checkEverySteps, trainer.globalStep % every == 0 {
+                    try trainer.verifyReplicasAgree()
+                }
+                if communicator.rank == 0, trainer.globalStep % settings.logEverySteps == 0 || step == plan.stepCount - 1 {
+                    logger.info(progress.line(epoch: epoch + 1, epochs: settings.epochs, step: step + 1))
+                }
+            }
+            report = try evaluate(trainer, dataset: dataset, epoch: epoch + 1, logger: logger, runDirectory: output)
+        }
+
+        summary.rowsPerRank = try communicator.allgatherValue(trainer.localRowsTrained)
+        if communicator.rank == 0 {
+            let rows = summary.rowsPerRank.enumerated().map { "rank \($0.offset): \($0.element)" }
+            logger.info("rows trained per rank: \(rows.joined(separator: ", ")) (total \(summary.rowsPerRank.reduce(0, +)))")
+        }
+        summary.evaluation = report
+        if options.keepFinalParameters {
+            for parameter in trainer.model.parameters {
+                summary.finalParameters[parameter.name] = parameter.value.scalars
+            }
+            for table in trainer.embeddings.tables {
+                summary.finalParameters["embedding." + table.name] = table.weights
+            }
+        }
+        return summary
+    }
+
+    /// Stops every rank when the ranks were started with different configs.
+    static func verifySameConfig(_ config: TrainerConfig, communicator: Communicator) throws {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in try config.encodedJSON() {
+            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
+        }
+        let hashes = try communicator.allgatherValue(hash)
+        let differing = hashes.indices.filter { hashes[$0] != hashes[0] }
+        if !differing.isEmpty {
+            throw TrainerError.configMismatch(
+                key: "config",
+                message: "ranks \(differing.map(String.init).joined(separator: ", ")) were started with a config that differs from rank 0's; start every rank with the same file")
+        }
+    }
+
+    /// Prepares the binary data on rank 0 (or reuses it) and opens it on every rank.
+    static func openDataset(_ options: RunOptions, communicator: Communicator, logger: Logger) throws -> PreparedDataset {
+        let path = try communicator.runOnRoot { () -> String in
+            let result = try DataPreparation.prepare(config: options.config.data, dataDirectory: options.dataDirectory,
+                                                     cacheDirectory: options.cacheDirectory)
+            logger.info(result.reused ? "reusing prepared data \(result.path)" : "prepared data \(result.path)")
+            logDataReport(result.report, logger: logger)
+            return result.path
+        }
+        return try PreparedDataset.open(path: path)
+    }
+
+    static func logDataReport(_ report: PreparationReport, logger: Logger) {
+        logger.info("data: \(report.rowsRead) log rows read, \(report.trainRows) train, \(report.testRows) test")
+        let dropped = report.droppedByScene.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
+        if !dropped.isEmpty {
+            logger.info("data: dropped \(report.droppedByScene.values.reduce(0, +)) rows of other scene values (\(dropped.joined(separator: ", ")))")
+        }
+        if report.outOfSplitRows > 0 {
+            logger.info("data: dropped \(report.outOfSplitRows) rows outside both splits")
+        }
+        for (table, count) in report.missingJoinKeys.sorted(by: { $0.key < $1.key }) where count > 0 {
+            logger.info("data: \(count) log rows have no match in \(table); its features are missing for them")
+        }
+    }
+
+    /// Scores the test split, and on rank 0 prints the metrics and writes them to the run directory.
+    static func evaluate(_ trainer: Trainer, dataset: PreparedDataset, epoch: Int, logger: Logger,
+                         runDirectory: String?) throws -> EvaluationReport? {
+        guard let scores = try trainer.predictTestSplit() else { return nil }
+        let test = dataset.test
+        let report = try EvaluationReport(
+            scores: scores, labels: Array(test.labels), users: Array(test.users), scenes: Array(test.scenes),
+            taskNames: dataset.schema.taskNames, sceneNames: dataset.schema.sceneValues)
+        logger.info("evaluation after epoch \(epoch) (step \(trainer.globalStep)), \(test.count) test rows:\n" + report.formattedTables())
+        if let runDirectory {
+            try RunDirectory(existingPath: runDirectory).writeMetrics(report)
+        }
+        return report
+    }
+}
