@@ -115,6 +115,25 @@ final class MetricsTests: XCTestCase {
         }
     }
 
+    func testRadixSortIsStableByHighBits() {
+        for seed: UInt64 in 41...44 {
+            var generator = SplitMix64(seed: seed)
+            // Few distinct high halves, so equal keys test stability. Seed 44 uses a single high
+            // half, which makes the sort skip every pass.
+            let distinctHighs = seed == 44 ? 1 : 50
+            let highs = (0..<distinctHighs).map { _ in UInt64(UInt32.random(in: 0...UInt32.max, using: &generator)) }
+            var keys = (0..<3_000).map { low in highs.randomElement(using: &generator)! << 32 | UInt64(low) }
+            let expected = keys.enumerated()
+                .sorted { ($0.element >> 32, $0.offset) < ($1.element >> 32, $1.offset) }
+                .map(\.element)
+            var scratch = [UInt64](repeating: 0, count: keys.count)
+            keys.withUnsafeMutableBufferPointer { keys in
+                scratch.withUnsafeMutableBufferPointer { RadixSort.sortByHighBits(keys, scratch: $0) }
+            }
+            XCTAssertEqual(keys, expected, "seed \(seed)")
+        }
+    }
+
     func testGroupedAUCMatchesReference() {
         for seed: UInt64 in 11...15 {
             let rows = RandomRows(seed: seed, rowCount: 900, taskCount: 1, userCount: 200, sceneCount: 1)

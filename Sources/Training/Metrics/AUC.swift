@@ -13,7 +13,7 @@ public enum AUC {
     /// is undefined there. Pairs are counted exactly in integers and divided once in `Double`.
     /// A NaN score sorts above `+infinity` and ties only with NaNs of the same bit pattern.
     ///
-    /// - Complexity: O(R log R), one sort.
+    /// - Complexity: O(R), one radix sort.
     public static func compute(scores: [Float], labels: [Float]) -> Double? {
         precondition(scores.count == labels.count,
                      "AUC needs one label per score, got \(scores.count) scores and \(labels.count) labels")
@@ -22,8 +22,11 @@ public enum AUC {
         for row in 0..<scores.count {
             keys[row] = RankKey.make(score: scores[row], isPositive: labels[row] > 0.5, scene: 0)
         }
+        var scratch = [UInt64](repeating: 0, count: keys.count)
         return keys.withUnsafeMutableBufferPointer { buffer -> Double? in
-            buffer.sort()
+            scratch.withUnsafeMutableBufferPointer { scratch in
+                RadixSort.sortByHighBits(buffer, scratch: scratch)
+            }
             var walker = TieGroupWalker(sceneCount: 1)
             walker.walk(UnsafeBufferPointer(buffer))
             return walker.overall.auc
@@ -34,9 +37,8 @@ public enum AUC {
 /// A 64-bit sort key for one row: the score in the high 32 bits, mapped so that unsigned integer
 /// order equals numeric order, then the scene index in bits 31...1 and the label in bit 0.
 ///
-/// Sorting plain `UInt64` values is several times faster than sorting row indices with a closure,
-/// and rows with equal scores stay adjacent whatever their scene and label, which is all the
-/// tie handling needs.
+/// Plain `UInt64` keys allow a radix sort without a comparison closure, and rows with equal
+/// scores stay adjacent whatever their scene and label, which is all the tie handling needs.
 enum RankKey {
     /// Largest scene index that fits in the key.
     static let maxScene = Int(Int32.max)
@@ -93,76 +95,96 @@ struct PairCounter: Sendable {
 
 /// Walks keys sorted by `RankKey` and counts pairs for all rows together and for each scene.
 ///
-/// One walker is reused across many ranges (one per user), so its per-scene arrays are sized
+/// One walker is reused across many ranges (one per user), so its per-scene state is allocated
 /// once and only the scenes touched by a range are reset.
 struct TieGroupWalker {
+    /// Pair counts of one scene plus the open tie group's counts in that scene.
+    private struct SceneState {
+        var counter = PairCounter()
+        var groupPositives = 0
+        var groupNegatives = 0
+        var seen = false
+    }
+
     /// Counts over every row of the last walked range.
     private(set) var overall = PairCounter()
-    /// Counts per scene, `[S]`; only the scenes in `touchedScenes` are valid.
-    private(set) var perScene: [PairCounter]
     /// Scenes present in the last walked range, in order of first appearance.
     private(set) var touchedScenes: [Int] = []
 
-    private var groupPositives: [Int]
-    private var groupNegatives: [Int]
+    /// `[S]`; only the scenes in `touchedScenes` hold counts of the last range.
+    private var scenes: [SceneState]
+    /// Scenes present in the open tie group.
     private var groupScenes: [Int] = []
-    private var sceneSeen: [Bool]
 
     init(sceneCount: Int) {
-        perScene = [PairCounter](repeating: PairCounter(), count: sceneCount)
-        groupPositives = [Int](repeating: 0, count: sceneCount)
-        groupNegatives = [Int](repeating: 0, count: sceneCount)
-        sceneSeen = [Bool](repeating: false, count: sceneCount)
+        scenes = [SceneState](repeating: SceneState(), count: sceneCount)
     }
 
-    /// Counts pairs in `keys`, which must be sorted ascending; forgets the previous range first.
+    /// Pair counts of `scene` over the last walked range.
+    func counts(ofScene scene: Int) -> PairCounter {
+        scenes[scene].counter
+    }
+
+    /// Counts pairs in `keys`, which must be sorted by score; forgets the previous range first.
     mutating func walk(_ keys: UnsafeBufferPointer<UInt64>) {
         for scene in touchedScenes {
-            perScene[scene] = PairCounter()
-            sceneSeen[scene] = false
+            scenes[scene] = SceneState()
         }
         touchedScenes.removeAll(keepingCapacity: true)
         overall = PairCounter()
         guard let first = keys.first else { return }
 
-        var currentScore = RankKey.scoreBits(first)
-        var positivesInGroup = 0
-        var negativesInGroup = 0
-        for key in keys {
-            let score = RankKey.scoreBits(key)
-            if score != currentScore {
-                overall.addTieGroup(positives: positivesInGroup, negatives: negativesInGroup)
-                flushSceneGroups()
-                positivesInGroup = 0
-                negativesInGroup = 0
-                currentScore = score
-            }
+        // Move the lists out of `self` so that appending to them inside the closure neither
+        // copies them nor overlaps the exclusive access to `scenes`.
+        var overall = PairCounter()
+        var touchedScenes: [Int] = []
+        var groupScenes: [Int] = []
+        swap(&touchedScenes, &self.touchedScenes)
+        swap(&groupScenes, &self.groupScenes)
+        scenes.withUnsafeMutableBufferPointer { scenes in
+            var currentScore = RankKey.scoreBits(first)
+            var positivesInGroup = 0
+            var negativesInGroup = 0
+            for key in keys {
+                let score = RankKey.scoreBits(key)
+                if score != currentScore {
+                    overall.addTieGroup(positives: positivesInGroup, negatives: negativesInGroup)
+                    Self.closeGroup(scenes: scenes, groupScenes: &groupScenes)
+                    positivesInGroup = 0
+                    negativesInGroup = 0
+                    currentScore = score
+                }
 
-            let scene = RankKey.scene(key)
-            if groupPositives[scene] == 0 && groupNegatives[scene] == 0 {
-                groupScenes.append(scene)
-                if !sceneSeen[scene] {
-                    sceneSeen[scene] = true
-                    touchedScenes.append(scene)
+                let scene = RankKey.scene(key)
+                if scenes[scene].groupPositives == 0 && scenes[scene].groupNegatives == 0 {
+                    groupScenes.append(scene)
+                    if !scenes[scene].seen {
+                        scenes[scene].seen = true
+                        touchedScenes.append(scene)
+                    }
+                }
+                if RankKey.isPositive(key) {
+                    positivesInGroup += 1
+                    scenes[scene].groupPositives += 1
+                } else {
+                    negativesInGroup += 1
+                    scenes[scene].groupNegatives += 1
                 }
             }
-            if RankKey.isPositive(key) {
-                positivesInGroup += 1
-                groupPositives[scene] += 1
-            } else {
-                negativesInGroup += 1
-                groupNegatives[scene] += 1
-            }
+            overall.addTieGroup(positives: positivesInGroup, negatives: negativesInGroup)
+            Self.closeGroup(scenes: scenes, groupScenes: &groupScenes)
         }
-        overall.addTieGroup(positives: positivesInGroup, negatives: negativesInGroup)
-        flushSceneGroups()
+        self.overall = overall
+        self.touchedScenes = touchedScenes
+        self.groupScenes = groupScenes
     }
 
-    private mutating func flushSceneGroups() {
+    private static func closeGroup(scenes: UnsafeMutableBufferPointer<SceneState>, groupScenes: inout [Int]) {
         for scene in groupScenes {
-            perScene[scene].addTieGroup(positives: groupPositives[scene], negatives: groupNegatives[scene])
-            groupPositives[scene] = 0
-            groupNegatives[scene] = 0
+            scenes[scene].counter.addTieGroup(positives: scenes[scene].groupPositives,
+                                              negatives: scenes[scene].groupNegatives)
+            scenes[scene].groupPositives = 0
+            scenes[scene].groupNegatives = 0
         }
         groupScenes.removeAll(keepingCapacity: true)
     }

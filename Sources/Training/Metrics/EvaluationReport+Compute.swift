@@ -33,7 +33,8 @@ extension EvaluationReport {
     ///   - sceneNames: `[S]`.
     /// - Throws: `EvaluationError` for a NaN or infinite score, a label other than 0 or 1, or a
     ///   scene index outside `sceneNames`.
-    /// - Complexity: O(R·T log R): per task one sort of all rows and one sort per user.
+    /// - Complexity: O(R·T·log U) with U the most rows of one user: per task one radix sort of
+    ///   all rows and one comparison sort of each user's rows.
     public init(scores: [Float], labels: [Float], users: [Int64], scenes: [Int32],
                 taskNames: [String], sceneNames: [String]) throws {
         let rowCount = users.count

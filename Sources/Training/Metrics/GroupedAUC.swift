@@ -124,6 +124,7 @@ struct TaskRankStatistics {
     var groupedPerScene: [GroupedAUCAccumulator]
 
     /// Sorts the task's keys twice, once whole for the AUC and once per user for GAUC and UAUC.
+    /// Users have few rows each, so their sorts use the standard library sort.
     ///
     /// - Parameters:
     ///   - keys: scratch space of R keys, reused across tasks to avoid reallocating.
@@ -136,13 +137,16 @@ struct TaskRankStatistics {
         var walker = TieGroupWalker(sceneCount: sceneCount)
         let rowCount = grouping.rowOrder.count
 
+        var scratch = [UInt64](repeating: 0, count: rowCount)
         keys.withUnsafeMutableBufferPointer { buffer in
             for row in 0..<rowCount { buffer[row] = key(row) }
-            buffer.sort()
+            scratch.withUnsafeMutableBufferPointer { scratch in
+                RadixSort.sortByHighBits(buffer, scratch: scratch)
+            }
             walker.walk(UnsafeBufferPointer(buffer))
             statistics.overall = walker.overall
             for scene in walker.touchedScenes {
-                statistics.perScene[scene] = walker.perScene[scene]
+                statistics.perScene[scene] = walker.counts(ofScene: scene)
             }
 
             grouping.rowOrder.withUnsafeBufferPointer { order in
@@ -154,7 +158,7 @@ struct TaskRankStatistics {
                 walker.walk(UnsafeBufferPointer(userRows))
                 statistics.grouped.add(walker.overall)
                 for scene in walker.touchedScenes {
-                    statistics.groupedPerScene[scene].add(walker.perScene[scene])
+                    statistics.groupedPerScene[scene].add(walker.counts(ofScene: scene))
                 }
             }
         }
