@@ -65,6 +65,30 @@ public final class Variable {
             gradient!.add(delta)
         }
     }
+
+    /// Adds `delta` into the columns `offset ..< offset + delta.shape.last` of the last axis of
+    /// this variable's gradient, starting from zeros when there is no gradient yet. `delta` has
+    /// this variable's leading axes. Used by `split`, so that each piece adds only its columns.
+    func accumulateLastAxisSlice(_ delta: Tensor, offset: Int) {
+        guard requiresGradient else { return }
+        precondition(Array(delta.shape.dropLast()) == Array(value.shape.dropLast())
+                     && offset + delta.shape.last! <= value.shape.last!,
+                     "gradient slice \(delta.shape) at column \(offset) does not fit value shape \(value.shape)")
+        if gradient == nil {
+            gradient = Tensor(zeros: value.shape)
+        }
+        let width = delta.shape.last!
+        let totalWidth = value.shape.last!
+        let rows = width == 0 ? 0 : delta.count / width
+        gradient!.scalars.withUnsafeMutableBufferPointer { destination in
+            delta.scalars.withUnsafeBufferPointer { source in
+                for row in 0..<rows {
+                    let start = row * totalWidth + offset
+                    for column in 0..<width { destination[start + column] += source[row * width + column] }
+                }
+            }
+        }
+    }
 }
 
 /// A reverse-mode autodiff tape for one forward pass.
