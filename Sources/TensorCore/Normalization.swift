@@ -100,8 +100,8 @@ private func accumulateAffineGradients(_ gradient: Tensor, normalized: Tensor, g
 /// Training updates them as Keras does: `running ← momentum·running + (1 − momentum)·batch`,
 /// with the biased batch variance. A class because every training step writes it in place and
 /// checkpoints read it. Owned by one rank's model, so it needs no lock.
-/// NOTE: each rank updates its statistics from its own rows only; ranks drift apart unless the
-/// trainer averages these tensors (or restores them from rank 0) before evaluation.
+/// NOTE: each rank updates its statistics from its own rows only, so ranks drift apart. The
+/// trainer should average these tensors over ranks, or copy rank 0's, before evaluation.
 public final class BatchNormStatistics {
     /// Per-feature running mean `[N]`, starting at 0.
     public var runningMean: Tensor
