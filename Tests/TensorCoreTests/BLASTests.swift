@@ -1,4 +1,5 @@
 import COpenBLAS
+import Dispatch
 import XCTest
 @testable import TensorCore
 
@@ -34,5 +35,31 @@ final class BLASTests: XCTestCase {
         BLAS.sgemm(transposeA: false, transposeB: false, m: 2, n: 2, k: 2, alpha: 1, a: a, lda: 2, b: b, ldb: 2,
                    beta: 0, c: &c, ldc: 2)
         XCTAssertEqual(c, [19, 22, 43, 50])
+    }
+
+    func testConcurrentMatmulsOnThreads() {
+        // Ranks run as threads, each with its own graph; their products must not interfere.
+        let (m, n, k) = (64, 48, 96)
+        let threadCount = 4
+        let a = (0..<threadCount).map { randomTensor([m, k], seed: 200 + UInt64($0)) }
+        let b = randomTensor([k, n], seed: 210)
+        let expected = a.map { referenceMatmul($0.scalars.map(Double.init), b.scalars.map(Double.init), m: m, n: n, k: k) }
+        var worst = [Double](repeating: .infinity, count: threadCount)
+        worst.withUnsafeMutableBufferPointer { results in
+            DispatchQueue.concurrentPerform(iterations: threadCount) { thread in
+                var largest = 0.0
+                for _ in 0..<50 {
+                    let graph = Graph()
+                    let product = matmul(graph.constant(a[thread]), graph.constant(b))
+                    for (actual, want) in zip(product.value.scalars, expected[thread]) {
+                        largest = max(largest, abs(Double(actual) - want))
+                    }
+                }
+                results[thread] = largest
+            }
+        }
+        for thread in 0..<threadCount {
+            XCTAssertLessThan(worst[thread], 1e-4, "thread \(thread)")
+        }
     }
 }
