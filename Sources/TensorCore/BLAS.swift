@@ -89,6 +89,17 @@ public enum BLAS {
     /// The kernel family OpenBLAS reports after loading, such as `SkylakeX`.
     public static var coreName: String { library.coreName }
 
+    /// The `OPENBLAS_CORETYPE` value in effect after loading, whether set by `BLAS` or by the
+    /// environment, or nil when OpenBLAS picked its kernels from the CPU id alone.
+    public static var coreTypeInEffect: String? {
+        _ = library
+        return getenv(coreTypeVariable).map { String(cString: $0) }
+    }
+
+    /// Whether `BLAS` set `OPENBLAS_CORETYPE` itself (false when the environment already had it,
+    /// or when the CPU has no AVX and OpenBLAS decides).
+    public static var choseCoreType: Bool { library.chosenCoreType != nil }
+
     /// Sets the number of threads OpenBLAS uses for one call.
     public static func setThreadCount(_ count: Int) {
         library.setThreadCount?(Int32(count))

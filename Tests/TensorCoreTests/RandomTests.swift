@@ -40,7 +40,8 @@ final class RandomTests: XCTestCase {
         var generator = RandomGenerator(seed: 8)
         for _ in 0..<10_000 {
             let value = generator.nextFloat()
-            XCTAssertTrue(value >= 0 && value < 1, "nextFloat gave \(value)")
+            XCTAssertGreaterThanOrEqual(value, 0)
+            XCTAssertLessThan(value, 1)
         }
     }
 
@@ -48,7 +49,8 @@ final class RandomTests: XCTestCase {
         var generator = RandomGenerator(seed: 9)
         for _ in 0..<10_000 {
             let value = generator.nextUniform(low: -2, high: 3)
-            XCTAssertTrue(value >= -2 && value < 3, "nextUniform gave \(value)")
+            XCTAssertGreaterThanOrEqual(value, -2)
+            XCTAssertLessThan(value, 3)
         }
     }
 
@@ -67,7 +69,8 @@ final class RandomTests: XCTestCase {
         var counts = [Int](repeating: 0, count: 7)
         for _ in 0..<7000 { counts[generator.nextInt(below: 7)] += 1 }
         for count in counts {
-            XCTAssertTrue(count > 800 && count < 1200, "bucket count \(count) of 7000 draws over 7")
+            XCTAssertGreaterThan(count, 800, "bucket count of 7000 draws over 7")
+            XCTAssertLessThan(count, 1200, "bucket count of 7000 draws over 7")
         }
     }
 
