@@ -75,7 +75,7 @@ public final class LogFile: LogSink, @unchecked Sendable {
             fileDescriptor = -1
             StandardStreamSink.standardError.write(
                 "\(Logger.timestamp(Date())) WARNING cannot write log file \(url.path): \(reason); "
-                    + "later log lines go to the console only\n")
+                    + "later log lines are not written to this file\n")
         }
     }
 
