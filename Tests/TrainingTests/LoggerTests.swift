@@ -31,7 +31,7 @@ private func parseLogLine(_ line: String) -> (timestamp: String, rank: Int, worl
     return (group(1), Int(group(2))!, Int(group(3))!, group(4), group(5))
 }
 
-/// The instant 2026-12-04T20:31:05 UTC plus `milliseconds`, built from calendar fields.
+/// Returns the instant 2026-12-04T20:31:05 UTC plus `milliseconds`, built from calendar fields.
 private func referenceDate(milliseconds: Double) -> Date {
     var calendar = Calendar(identifier: .gregorian)
     calendar.timeZone = TimeZone(identifier: "UTC")!
@@ -142,6 +142,15 @@ final class LoggerTests: XCTestCase {
             XCTAssertEqual(parsed.filter { $0.rank == rank }.count, linesPerRank, "rank \(rank)")
         }
         XCTAssertTrue(parsed.allSatisfy { $0.message.hasSuffix(payload) })
+    }
+
+    func testLogFileClosesAfterWriteFailure() throws {
+        // Writes to /dev/full fail with "No space left on device", like a full disk.
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: "/dev/full"), "/dev/full is missing")
+        let file = try LogFile(url: URL(fileURLWithPath: "/dev/full"))
+        XCTAssertTrue(file.isOpen)
+        Logger(rank: 0, worldSize: 1, console: file).info("lost")
+        XCTAssertFalse(file.isOpen)
     }
 
     func testLogFileOpenFailureNamesPath() {

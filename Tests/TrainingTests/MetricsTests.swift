@@ -236,6 +236,18 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(report.tasks[0].auc, 1)
     }
 
+    func testReportWithoutRows() throws {
+        let report = try EvaluationReport(scores: [], labels: [], users: [], scenes: [],
+                                          taskNames: ["click", "like"], sceneNames: ["a"])
+        XCTAssertEqual(report.rows, 0)
+        XCTAssertNil(report.tasks[0].auc)
+        XCTAssertNil(report.tasks[1].logloss)
+        XCTAssertEqual(report.tasks[1].validUsers, 0)
+        XCTAssertNil(report.macro.auc)
+        XCTAssertEqual(report.scenes[0].rows, 0)
+        XCTAssertNil(report.scenes[0].tasks[1].gauc)
+    }
+
     func testReportLoglossClipsProbabilities() throws {
         let report = try EvaluationReport(scores: [0, 1], labels: [1, 0], users: [1, 1], scenes: [0, 0],
                                           taskNames: ["click"], sceneNames: ["a"])

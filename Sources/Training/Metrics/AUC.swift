@@ -125,7 +125,8 @@ struct TieGroupWalker {
         scenes[scene].counter
     }
 
-    /// Counts pairs in `keys`, which must be sorted by score; forgets the previous range first.
+    /// Counts pairs in `keys`, which must be sorted by score, after resetting the counts of the
+    /// previous range.
     mutating func walk(_ keys: UnsafeBufferPointer<UInt64>) {
         for scene in touchedScenes {
             scenes[scene] = SceneState()

@@ -4,7 +4,7 @@ extension EvaluationReport {
     /// Formats the report as two fixed-width text tables for the terminal.
     ///
     /// The first table has one row per task (AUC, GAUC, UAUC, val_user, logloss) and a `macro`
-    /// row; the second has one row per scene with its row count and the AUC of each task.
+    /// row. The second has one row per scene with its row count and the AUC of each task.
     /// Values have 4 decimals and a missing value prints as `-`. Every line ends with a newline.
     ///
     ///     task       AUC     GAUC    UAUC    val_user  logloss

@@ -4,7 +4,7 @@ import Foundation
 /// macro average over tasks.
 ///
 /// Every AUC-like value is `nil` where it is undefined (a class is absent), and JSON writes it
-/// as `null`; no field ever holds NaN.
+/// as `null`. No field is ever NaN.
 public struct EvaluationReport: Codable, Equatable, Sendable {
     /// Metrics of one task over all rows.
     public struct TaskMetrics: Codable, Equatable, Sendable {

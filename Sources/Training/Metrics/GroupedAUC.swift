@@ -3,10 +3,12 @@
 /// Only users whose rows contain both a positive and a negative label have an AUC. With
 /// `n_u` rows and `AUC_u` for such a user u:
 ///
-///     GAUC = Σ_u n_u · AUC_u / Σ_u n_u      (impression-weighted, as defined with DIN)
-///     UAUC = Σ_u AUC_u / validUsers          (unweighted; FunRec prints this one as "gauc")
+///     GAUC = Σ_u n_u · AUC_u / Σ_u n_u      (impression-weighted)
+///     UAUC = Σ_u AUC_u / validUsers          (unweighted)
 ///
-/// Both are `nil` when no user has both classes.
+/// GAUC follows "Deep Interest Network for Click-Through Rate Prediction" (Zhou et al., KDD 2018).
+/// Some toolkits print the unweighted mean under the name "gauc", so compare definitions before
+/// comparing numbers. Both are `nil` when no user has both classes.
 public struct GroupedAUC: Codable, Equatable, Sendable {
     /// Impression-weighted mean of the per-user AUC.
     public var gauc: Double?
@@ -24,8 +26,8 @@ public struct GroupedAUC: Codable, Equatable, Sendable {
     /// Computes GAUC, UAUC and the valid user count of `labels` against `scores`, grouped by
     /// `users`; all three are `[R]`. A label counts as positive when it is greater than 0.5.
     ///
-    /// - Complexity: O(R log R): rows are bucketed by user in O(R), then each user's rows are
-    ///   sorted by score.
+    /// - Complexity: O(R log U) with U the most rows of one user: rows are bucketed by user in
+    ///   O(R), then each user's rows are sorted by score.
     public static func compute(scores: [Float], labels: [Float], users: [Int64]) -> GroupedAUC {
         precondition(scores.count == labels.count && scores.count == users.count,
                      "GroupedAUC needs equal lengths, got \(scores.count) scores, \(labels.count) labels, "

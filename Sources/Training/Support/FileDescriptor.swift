@@ -28,7 +28,7 @@ func closeFileDescriptor(_ fileDescriptor: Int32) {
     _ = close(fileDescriptor)
 }
 
-/// The message of the current `errno`, such as "Permission denied".
+/// Returns the message of the current `errno`, such as "Permission denied".
 func systemErrorMessage() -> String {
     String(cString: strerror(errno))
 }

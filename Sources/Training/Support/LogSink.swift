@@ -17,7 +17,8 @@ public protocol LogSink: AnyObject, Sendable {
 /// writes under one process-wide lock, with one `write(2)` call per message where the kernel
 /// accepts it whole. Lines then never mix, even when stdout and stderr go to the same terminal.
 public final class StandardStreamSink: LogSink, @unchecked Sendable {
-    // @unchecked: the only state is an immutable file descriptor, and writes hold `streamLock`.
+    // @unchecked: the only state is an immutable file descriptor, and every write takes
+    // `streamLock` first.
     public static let standardOutput = StandardStreamSink(fileDescriptor: STDOUT_FILENO)
     public static let standardError = StandardStreamSink(fileDescriptor: STDERR_FILENO)
 
@@ -40,8 +41,8 @@ public final class StandardStreamSink: LogSink, @unchecked Sendable {
 ///
 /// One instance may be shared by the loggers of all in-process ranks.
 public final class LogFile: LogSink, @unchecked Sendable {
-    // @unchecked: `fileDescriptor` is written only in `init` and `close`, and every access
-    // after `init` holds `lock`.
+    // @unchecked: `fileDescriptor` changes only in `init`, `write` and `close`, and every
+    // access after `init` takes `lock` first.
     public let url: URL
     private let lock = NSLock()
     private var fileDescriptor: Int32
@@ -62,16 +63,27 @@ public final class LogFile: LogSink, @unchecked Sendable {
         if fileDescriptor >= 0 { closeFileDescriptor(fileDescriptor) }
     }
 
-    /// Appends `text`. After a failed write the file is closed and later writes are dropped,
-    /// so that a full disk does not fail the training run.
+    /// Appends `text`. After a failed write the file is closed, one warning goes to standard
+    /// error, and later writes are dropped, so that a full disk does not stop the training run.
     public func write(_ text: String) {
         lock.lock()
         defer { lock.unlock() }
         guard fileDescriptor >= 0 else { return }
         if !writeFully(fileDescriptor: fileDescriptor, data: Data(text.utf8)) {
+            let reason = systemErrorMessage()
             closeFileDescriptor(fileDescriptor)
             fileDescriptor = -1
+            StandardStreamSink.standardError.write(
+                "\(Logger.timestamp(Date())) WARNING cannot write log file \(url.path): \(reason); "
+                    + "later log lines are not written to this file\n")
         }
+    }
+
+    /// Whether later writes still reach the file: false after `close` or a failed write.
+    public var isOpen: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return fileDescriptor >= 0
     }
 
     /// Flushes written lines to the storage device.

@@ -12,8 +12,8 @@ import Darwin
 /// with a UTC timestamp in milliseconds, the rank out of the world size W, and the level.
 ///
 /// Rank 0 writes messages at `level` and above to standard output. Other ranks write only
-/// warnings and errors, to standard error, so that W ranks do not repeat every progress line;
-/// the exception is `debug`, which every rank honours because a hang is traced per rank.
+/// warnings and errors, to standard error, so that W ranks do not repeat every progress line.
+/// The exception is `debug`, which applies to every rank because a hang is traced per rank.
 ///
 /// Each in-process rank (a thread) owns its `Logger`. All loggers may be called from any thread:
 /// every message goes to its sinks in one `write` call under the sink's lock, so lines never mix.
@@ -86,8 +86,7 @@ public final class Logger: Sendable {
 
     /// Formats `date` as UTC ISO 8601 with milliseconds, `2026-12-04T20:31:05.123Z`.
     ///
-    /// Built from `gmtime_r` because it is thread-safe and cheap, unlike sharing a formatter
-    /// across rank threads.
+    /// Built from `gmtime_r`, which is thread-safe, so rank threads share no formatter object.
     public static func timestamp(_ date: Date) -> String {
         let totalMilliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
         var seconds = time_t(totalMilliseconds.floorDivided(by: 1000))

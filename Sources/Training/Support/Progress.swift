@@ -89,8 +89,8 @@ public struct ProgressLine: Equatable, Sendable {
     }
 }
 
-/// How progress is shown: a bar redrawn in place on a terminal, or whole lines in a log file or
-/// pipe, where carriage returns would pile up.
+/// Display mode of progress: a bar redrawn in place on a terminal, or whole lines in a log file
+/// or pipe, where carriage returns would pile up.
 public enum ProgressStyle: Sendable {
     case bar
     case lines

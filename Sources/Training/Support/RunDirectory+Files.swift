@@ -36,8 +36,9 @@ public enum RunDirectoryError: Error, Equatable, CustomStringConvertible {
 
 extension RunDirectory {
     /// Replaces the file at `url` with `data` so that readers see the old or the new content,
-    /// never a mix: write a temporary file in the same folder, `fsync` it, `rename` it over the
-    /// target, then `fsync` the folder so that the rename survives a crash.
+    /// never a mix. The data goes to a temporary file in the same folder, which is synced with
+    /// `fsync` and renamed over the target. Syncing the folder afterwards makes the rename
+    /// survive a crash.
     static func writeAtomically(_ data: Data, to url: URL) throws {
         let folder = url.deletingLastPathComponent()
         let temporaryURL = folder.appendingPathComponent(
@@ -61,8 +62,8 @@ extension RunDirectory {
             throw RunDirectoryError.writeFailed(path: url.path, reason: renameReason)
         }
 
-        // Without this the new directory entry may be lost in a crash; a failure here leaves a
-        // complete file in place, so it is not reported.
+        // Without this sync a crash may lose the new directory entry. A failure here still leaves
+        // a complete file in place, so it is not reported.
         let folderDescriptor = open(folder.path, O_RDONLY | O_CLOEXEC)
         if folderDescriptor >= 0 {
             _ = fsync(folderDescriptor)

@@ -32,7 +32,7 @@ public struct RunDirectory: Sendable {
     /// - Parameters:
     ///   - name: the folder name; `nil` uses `timestampName(modelName:date:)`.
     ///   - overwrite: reuse an existing non-empty folder. The run files listed above are removed
-    ///     first so that logs and metric lines of an old run do not mix with the new ones; other
+    ///     first, so the logs and metric lines of an old run do not mix with the new ones. Other
     ///     files are kept.
     /// - Throws: `RunDirectoryError` when the name is invalid, the folder exists with content and
     ///   `overwrite` is false, the path is a file, or the folder cannot be created.
