@@ -11,7 +11,9 @@
 //   TrainerCommand      the `trainer` executable
 import PackageDescription
 
-let optimize: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+// Release builds keep preconditions (-O, not -Ounchecked): an out-of-range id must stop the run, not
+// read past a table.
+let optimize: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
 
 let package = Package(
     name: "MultiSceneTrainer",

@@ -25,12 +25,12 @@ enum TrainCommand {
         .flag("debug", "Run the ranks as threads of this process (no mpirun), with the same code paths."),
         .value("ranks", "N", "With --debug: number of in-process ranks.", default: "1"),
         .value("check-every", "N", "Compare dense parameter checksums across ranks every N steps and stop on divergence."),
-        .value("log-level", "LEVEL", "debug, info, warning or error; also set by \(Logger.levelVariable).", default: "info"),
+        .value("log-level", "LEVEL", "debug, info, warning or error; also set by \(LogLevel.environmentVariable).", default: "info"),
     ]
 
     static func run(_ arguments: [String]) throws -> Int32 {
         let options = try ParsedOptions(arguments, specs: specs)
-        let level = try options.string("log-level").map { try Logger.Level(parsing: $0) }
+        let level = try LogLevel.resolve(commandLineValue: options.string("log-level"))
         let ranks = try options.integer("ranks", minimum: 1)
         if ranks != nil && !options.flag("debug") {
             throw UsageError(message: "option --ranks needs --debug; under mpirun the rank count comes from mpirun -n")
@@ -57,7 +57,8 @@ enum TrainCommand {
         var runOptions = RunOptions(config: config, configSource: configPath ?? "built-in quick start",
                                     cacheDirectory: options.string("cache-dir") ?? "runs/cache")
         runOptions.dataDirectory = dataDirectory
-        runOptions.runDirectory = options.string("run-dir") ?? RunDirectory.defaultPath(root: "runs", model: config.model.name)
+        runOptions.runDirectory = options.string("run-dir")
+            ?? "runs/" + RunDirectory.timestampName(modelName: config.model.name, date: Date())
         runOptions.overwriteRunDirectory = options.flag("overwrite")
         runOptions.checkEverySteps = checkEvery
 

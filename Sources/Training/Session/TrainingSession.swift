@@ -13,7 +13,8 @@ public struct RunOptions: Sendable {
     public var dataDirectory: String?
     /// Folder of prepared binary data, reused across runs while inputs and config are unchanged.
     public var cacheDirectory: String
-    /// Run directory written by rank 0; nil writes none (tests).
+    /// Run directory written by rank 0 (`<root>/<name>`; a name from the time and model when
+    /// absent); nil writes none, as tests do.
     public var runDirectory: String?
     /// Allows writing into an existing, non-empty run directory.
     public var overwriteRunDirectory = false
@@ -58,11 +59,22 @@ public enum TrainingSession {
 
         let output = try communicator.runOnRoot { () -> String? in
             guard let path = options.runDirectory else { return nil }
-            let directory = try RunDirectory.create(path: path, overwrite: options.overwriteRunDirectory)
-            try directory.writeConfig(config.encodedJSON())
-            logger.attachFile(directory.logPath)
-            return directory.path
+            let url = URL(fileURLWithPath: path)
+            let directory = try RunDirectory.create(runsRoot: url.deletingLastPathComponent(),
+                                                    name: url.lastPathComponent, modelName: config.model.name,
+                                                    overwrite: options.overwriteRunDirectory)
+            try directory.writeConfig(config)
+            return directory.url.path
         }
+        var logger = logger
+        var logFile: LogFile?
+        if let output, communicator.rank == 0 {
+            let file = try LogFile(url: RunDirectory(url: URL(fileURLWithPath: output)).logFileURL)
+            logFile = file
+            logger = Logger(rank: 0, worldSize: communicator.worldSize, level: logger.threshold, mirror: file)
+            logger.info("run directory \(output)")
+        }
+        defer { logFile?.close() }
         var summary = RunSummary()
         summary.runDirectory = output
 
@@ -72,7 +84,8 @@ public enum TrainingSession {
         for epoch in 0..<settings.epochs where !stopped {
             let plan = trainer.plan(epoch: epoch)
             logger.info("epoch \(epoch + 1)/\(settings.epochs): \(plan.stepCount) steps of \(settings.batchSize) rows over \(communicator.worldSize) rank(s)")
-            var progress = ProgressMeter(totalSteps: plan.stepCount, taskNames: dataset.schema.taskNames)
+            var progress = ProgressMeter(epoch: epoch + 1, epochCount: settings.epochs, plan: plan,
+                                         taskNames: dataset.schema.taskNames)
             for step in 0..<plan.stepCount {
                 if let maxSteps = settings.maxSteps, trainer.globalStep >= maxSteps {
                     stopped = true
@@ -85,10 +98,11 @@ public enum TrainingSession {
                     try trainer.verifyReplicasAgree()
                 }
                 if communicator.rank == 0, trainer.globalStep % settings.logEverySteps == 0 || step == plan.stepCount - 1 {
-                    logger.info(progress.line(epoch: epoch + 1, epochs: settings.epochs, step: step + 1))
+                    logger.info(progress.line().formatted())
                 }
             }
-            report = try evaluate(trainer, dataset: dataset, epoch: epoch + 1, logger: logger, runDirectory: output)
+            report = try evaluate(trainer, dataset: dataset, epoch: epoch + 1, logger: logger, runDirectory: output,
+                                  lastLoss: summary.stepLosses.last)
         }
 
         summary.rowsPerRank = try communicator.allgatherValue(trainer.localRowsTrained)
@@ -151,7 +165,7 @@ public enum TrainingSession {
 
     /// Scores the test split, and on rank 0 prints the metrics and writes them to the run directory.
     static func evaluate(_ trainer: Trainer, dataset: PreparedDataset, epoch: Int, logger: Logger,
-                         runDirectory: String?) throws -> EvaluationReport? {
+                         runDirectory: String?, lastLoss: StepLoss?) throws -> EvaluationReport? {
         guard let scores = try trainer.predictTestSplit() else { return nil }
         let test = dataset.test
         let report = try EvaluationReport(
@@ -159,8 +173,21 @@ public enum TrainingSession {
             taskNames: dataset.schema.taskNames, sceneNames: dataset.schema.sceneValues)
         logger.info("evaluation after epoch \(epoch) (step \(trainer.globalStep)), \(test.count) test rows:\n" + report.formattedTables())
         if let runDirectory {
-            try RunDirectory(existingPath: runDirectory).writeMetrics(report)
+            let directory = RunDirectory(url: URL(fileURLWithPath: runDirectory))
+            let record = EvaluationRecord(epoch: epoch, step: trainer.globalStep, trainLosses: lastLoss?.taskLosses,
+                                          evaluation: report)
+            try directory.writeMetrics(record)
+            try directory.appendMetricsLine(record)
         }
         return report
     }
+}
+
+/// What `metrics.json` holds after each evaluation, and each evaluation line of `metrics.jsonl`.
+struct EvaluationRecord: Encodable {
+    let epoch: Int
+    let step: Int
+    /// The global loss of each task at the last step before the evaluation.
+    let trainLosses: [Double]?
+    let evaluation: EvaluationReport
 }

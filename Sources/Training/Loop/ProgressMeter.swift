@@ -1,0 +1,43 @@
+import Foundation
+
+/// Accumulates the losses and rows of an epoch's steps for rank 0's progress lines.
+struct ProgressMeter {
+    let epoch: Int
+    let epochCount: Int
+    let plan: EpochPlan
+    let taskNames: [String]
+    private let start = DispatchTime.now().uptimeNanoseconds
+    private var steps = 0
+    private var rows = 0
+    /// Row-weighted loss sums since the last line, `[T]`, and their row count.
+    private var windowLossSums: [Double]
+    private var windowRows = 0
+
+    init(epoch: Int, epochCount: Int, plan: EpochPlan, taskNames: [String]) {
+        self.epoch = epoch
+        self.epochCount = epochCount
+        self.plan = plan
+        self.taskNames = taskNames
+        windowLossSums = Array(repeating: 0, count: taskNames.count)
+    }
+
+    mutating func record(_ loss: StepLoss) {
+        steps += 1
+        rows += loss.rows
+        windowRows += loss.rows
+        for task in windowLossSums.indices {
+            windowLossSums[task] += loss.taskLosses[task] * Double(loss.rows)
+        }
+    }
+
+    /// The progress line with the mean loss since the previous line; starts a new window.
+    mutating func line() -> ProgressLine {
+        let losses = windowLossSums.map { windowRows > 0 ? $0 / Double(windowRows) : 0 }
+        windowLossSums = Array(repeating: 0, count: taskNames.count)
+        windowRows = 0
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return ProgressLine(epoch: epoch, epochCount: epochCount, step: steps, stepCount: plan.stepCount,
+                            rowsDone: rows, rowsTotal: plan.rowCount, elapsedSeconds: elapsed,
+                            taskNames: taskNames, losses: losses)
+    }
+}
