@@ -143,4 +143,38 @@ final class CSVReaderTests: XCTestCase {
             XCTAssertEqual(actual, expected, "trial \(trial), seed 2024")
         }
     }
+
+    func testLoneCarriageReturnEndsLine() throws {
+        let table = try CSVReader.parse(text: "a,b\r1,2\r3,4", fileName: "cr.csv")
+        XCTAssertEqual(fields(table), [["1", "2"], ["3", "4"]])
+        XCTAssertEqual(table.lineNumber(ofRow: 1), 3)
+    }
+
+    func testArbitraryBytesParseOrThrowCSVError() {
+        // Seeded random inputs over the bytes that matter to the parser: every input must either
+        // parse into a consistent table or throw a CSVError with a line inside the input.
+        var generator = SplitMix64(seed: 99)
+        let alphabet: [UInt8] = Array("ab,\"\r\n".utf8) + [0xEF, 0xBB, 0xBF, 0x00]
+        for trial in 0..<5_000 {
+            let length = Int(generator.next() % 24)
+            let bytes = (0..<length).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] }
+            let lineCount = bytes.filter { $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") }.count + 1
+            do {
+                let table = try CSVReader.parse(bytes: bytes, fileName: "fuzz.csv")
+                for row in 0..<table.rowCount {
+                    XCTAssertLessThanOrEqual(table.lineNumber(ofRow: row), lineCount, "trial \(trial), seed 99")
+                    for column in 0..<table.columnCount {
+                        _ = table.field(row: row, column: column)
+                    }
+                }
+            } catch let error as CSVError {
+                if let line = error.line {
+                    XCTAssertGreaterThanOrEqual(line, 1, "trial \(trial), seed 99: \(error)")
+                    XCTAssertLessThanOrEqual(line, lineCount, "trial \(trial), seed 99: \(error)")
+                }
+            } catch {
+                XCTFail("trial \(trial), seed 99: unexpected error type \(error)")
+            }
+        }
+    }
 }

@@ -17,7 +17,8 @@ public struct DatasetSchema: Codable, Equatable, Sendable {
     public init(featureNames: [String], tableRows: [Int], embeddingDimensions: [Int],
                 taskNames: [String], sceneValues: [String], sceneFeatureIndex: Int?) {
         precondition(tableRows.count == featureNames.count && embeddingDimensions.count == featureNames.count,
-                     "schema needs one table size and one width per feature: \(featureNames.count) features, \(tableRows.count) sizes, \(embeddingDimensions.count) widths")
+                     "schema needs one table size and one width per feature: \(featureNames.count) features, "
+                     + "\(tableRows.count) sizes, \(embeddingDimensions.count) widths")
         self.featureNames = featureNames
         self.tableRows = tableRows
         self.embeddingDimensions = embeddingDimensions

@@ -63,7 +63,7 @@ struct RawColumn {
 }
 
 extension String {
-    /// The text without leading and trailing ASCII spaces and tabs.
+    /// Returns the text without leading and trailing ASCII spaces and tabs.
     func trimmingSpaces() -> Substring {
         var slice = Substring(self)
         while let first = slice.first, first == " " || first == "\t" { slice.removeFirst() }

@@ -5,8 +5,8 @@ import Glibc
 
 /// A read-only memory mapping of a whole file, unmapped when the last reference goes away.
 ///
-/// `@unchecked Sendable`: the mapping is created read-only in `init` and never written, so any
-/// thread may read it; it is unmapped only in `deinit`, when no reference remains.
+/// It is `@unchecked Sendable` because the mapping is created read-only in `init` and never
+/// written, so any thread may read it. It is unmapped only in `deinit`, when no reference remains.
 final class MappedFile: @unchecked Sendable {
     let path: String
     let bytes: UnsafeRawBufferPointer
@@ -114,8 +114,8 @@ public final class PreparedDataset: @unchecked Sendable {
         func unsigned(_ offset: Int) -> UInt64 {
             UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
         }
-        // Counts and offsets of a file that passed the checksum fit in Int; `truncatingIfNeeded`
-        // only keeps a corrupt header from trapping before the range checks reject it.
+        // Counts and offsets of a file that passed the checksum fit in Int. The truncating
+        // conversion only keeps a corrupt header from trapping before the range checks reject it.
         func word(_ offset: Int) -> Int { Int(truncatingIfNeeded: unsigned(offset)) }
 
         guard Array(bytes[0..<8]) == PreparedFileFormat.magic else {
@@ -152,7 +152,8 @@ public final class PreparedDataset: @unchecked Sendable {
         let featureCount = word(PreparedFileFormat.Offset.featureCount)
         let taskCount = word(PreparedFileFormat.Offset.taskCount)
         guard featureCount == metadata.schema.featureCount, taskCount == metadata.schema.taskCount else {
-            throw invalid("header has F=\(featureCount), T=\(taskCount) but the schema has F=\(metadata.schema.featureCount), T=\(metadata.schema.taskCount)")
+            throw invalid("header has F=\(featureCount), T=\(taskCount) but the schema has "
+                          + "F=\(metadata.schema.featureCount), T=\(metadata.schema.taskCount)")
         }
 
         func split(at start: Int, name: String) throws -> PreparedSplit {

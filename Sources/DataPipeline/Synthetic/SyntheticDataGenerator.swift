@@ -6,8 +6,8 @@ import Foundation
 /// duration_seconds, duration_bucket, tags).
 ///
 /// Labels come from a hidden model (`SyntheticHiddenModel`): per-scene base rates, user and item
-/// latent factors, and feature effects that change with the scene, so a model that sees the
-/// scene can beat one that does not. The same options give byte-identical files.
+/// latent factors, and feature effects that change with the scene, so a model that gets the
+/// scene as input can beat one that does not. The same options give byte-identical files.
 public struct SyntheticDataGenerator {
     public static let logFile = "log.csv"
     public static let userFile = "users.csv"

@@ -21,7 +21,8 @@ public struct SyntheticDataOptions: Equatable, Sendable {
                 seed: UInt64 = 1, sceneClickRates: [Double]? = nil, sceneRowShares: [Double]? = nil,
                 startDate: Int = 20_240_101) {
         precondition(rows >= 0 && users >= 1 && items >= 1 && days >= 1 && scenes >= 1,
-                     "need rows >= 0 and at least 1 user, item, day and scene; got rows \(rows), users \(users), items \(items), days \(days), scenes \(scenes)")
+                     "need rows >= 0 and at least 1 user, item, day and scene; got rows \(rows), users \(users), "
+                     + "items \(items), days \(days), scenes \(scenes)")
         self.rows = rows
         self.users = users
         self.items = items
