@@ -1,0 +1,264 @@
+import Foundation
+
+/// Builds an `EncodedDataset` from a parsed log and its side tables, in the order: resolve
+/// columns, join, filter by scene, split, read labels and users, fit encoders on the training
+/// rows, encode both splits.
+public struct DatasetBuilder {
+    public let config: DataConfig
+    public let log: CSVTable
+    /// Side tables in the order of `config.joins`.
+    public let sideTables: [CSVTable]
+
+    public init(config: DataConfig, log: CSVTable, sideTables: [CSVTable]) {
+        precondition(sideTables.count == config.joins.count,
+                     "expected \(config.joins.count) side tables as in the config, got \(sideTables.count)")
+        self.config = config
+        self.log = log
+        self.sideTables = sideTables
+    }
+
+    /// Where a feature's column was found.
+    enum ColumnSource {
+        case log(column: Int)
+        case side(table: Int, column: Int)
+    }
+
+    public func build() throws -> EncodedDataset {
+        let started = Date()
+        var report = PreparationReport(logRows: log.rowCount)
+
+        let sceneColumn = try logColumn(config.scene.column, role: "scene")
+        let splitColumn = try logColumn(config.split.column, role: "split")
+        let userColumn = try logColumn(config.userColumn, role: "user")
+        let taskColumns = try config.tasks.map { try logColumn($0, role: "task") }
+        let sources = try config.features.map { try source(of: $0) }
+        let sideRowOfLogRow = try joinSideTables()
+
+        let scenes = sceneIndices(sceneColumn, &report)
+        let (trainRows, testRows) = try splitRows(splitColumn, scenes: scenes, &report)
+        report.trainRows = trainRows.count
+        report.testRows = testRows.count
+        for (join, sideRows) in zip(config.joins, sideRowOfLogRow) {
+            report.missingJoinKeys[join.file] =
+                trainRows.reduce(0) { $0 + (sideRows[$1] < 0 ? 1 : 0) } +
+                testRows.reduce(0) { $0 + (sideRows[$1] < 0 ? 1 : 0) }
+        }
+
+        var train = try rowsWithoutFeatures(trainRows, scenes: scenes, taskColumns: taskColumns, userColumn: userColumn)
+        var test = try rowsWithoutFeatures(testRows, scenes: scenes, taskColumns: taskColumns, userColumn: userColumn)
+
+        let featureCount = config.features.count
+        train.features = [Int32](repeating: 0, count: trainRows.count * featureCount)
+        test.features = [Int32](repeating: 0, count: testRows.count * featureCount)
+        var tableRows: [Int] = []
+        for (index, feature) in config.features.enumerated() {
+            let encoded = try encodeFeature(feature, source: sources[index], sideRowOfLogRow: sideRowOfLogRow,
+                                            scenes: scenes, trainRows: trainRows, testRows: testRows)
+            for row in 0..<trainRows.count { train.features[row * featureCount + index] = encoded.train[row] }
+            for row in 0..<testRows.count { test.features[row * featureCount + index] = encoded.test[row] }
+            tableRows.append(encoded.report.tableRows)
+            report.features.append(encoded.report)
+        }
+
+        let schema = DatasetSchema(
+            featureNames: config.features.map(\.name), tableRows: tableRows,
+            embeddingDimensions: config.features.indices.map { config.embeddingDimension(ofFeature: $0) },
+            taskNames: config.tasks, sceneValues: config.scene.values,
+            sceneFeatureIndex: config.features.firstIndex { $0.resolvedEncoding == .scene })
+        report.secondsTaken = Date().timeIntervalSince(started)
+        return EncodedDataset(schema: schema, report: report, train: train, test: test)
+    }
+
+    // MARK: Columns and joins
+
+    private func logColumn(_ name: String, role: String) throws -> Int {
+        guard let index = log.columnIndex(named: name) else {
+            throw DataError.missingColumn(column: name, role: role, searchedFiles: [log.fileName])
+        }
+        return index
+    }
+
+    private func source(of feature: FeatureConfig) throws -> ColumnSource {
+        // The scene encoding reads the scene index, not a column.
+        if feature.resolvedEncoding == .scene { return .log(column: -1) }
+        let name = feature.columnName
+        if let index = log.columnIndex(named: name) { return .log(column: index) }
+        for (table, side) in sideTables.enumerated() {
+            if let index = side.columnIndex(named: name) { return .side(table: table, column: index) }
+        }
+        throw DataError.missingColumn(column: name, role: "feature \"\(feature.name)\"",
+                                      searchedFiles: [log.fileName] + sideTables.map(\.fileName))
+    }
+
+    /// Returns, per join, the side-table row of every log row, -1 where the key has no side row,
+    /// `[joins][log rows]`.
+    private func joinSideTables() throws -> [[Int32]] {
+        var result: [[Int32]] = []
+        for (join, side) in zip(config.joins, sideTables) {
+            let logKey = try logColumn(join.key, role: "join key of \(join.file)")
+            guard let sideKey = side.columnIndex(named: join.key) else {
+                throw DataError.missingColumn(column: join.key, role: "join key", searchedFiles: [side.fileName])
+            }
+
+            // Side rows are interned in row order, so value id k is the k-th distinct key.
+            let keys = RawColumn(table: side, column: sideKey)
+            var sideRowOfKey = [Int32](repeating: -1, count: keys.values.count)
+            for row in 0..<side.rowCount {
+                let id = keys.ids[row]
+                if id < 0 {
+                    throw DataError.emptyKey(file: side.fileName, line: side.lineNumber(ofRow: row), column: join.key)
+                }
+                if sideRowOfKey[Int(id)] >= 0 {
+                    throw DataError.duplicateKey(file: side.fileName, line: side.lineNumber(ofRow: row),
+                                                 key: keys.values.text(id), firstLine: keys.firstLines[Int(id)])
+                }
+                sideRowOfKey[Int(id)] = Int32(row)
+            }
+
+            var sideRows = [Int32](repeating: -1, count: log.rowCount)
+            log.forEachField(inColumn: logKey) { row, bytes in
+                if let id = keys.values.lookup(bytes) { sideRows[row] = sideRowOfKey[Int(id)] }
+            }
+            result.append(sideRows)
+        }
+        return result
+    }
+
+    // MARK: Rows
+
+    /// Returns the scene index of every log row, -1 for rows dropped by the scene filter.
+    private func sceneIndices(_ column: Int, _ report: inout PreparationReport) -> [Int32] {
+        let raw = RawColumn(table: log, column: column)
+        var indexOfValue = [Int32](repeating: -1, count: raw.values.count)
+        for id in 0..<raw.values.count {
+            if let index = config.scene.values.firstIndex(of: raw.values.text(Int32(id))) {
+                indexOfValue[id] = Int32(index)
+            }
+        }
+
+        var scenes = [Int32](repeating: -1, count: log.rowCount)
+        var rowsPerScene = [Int](repeating: 0, count: config.scene.values.count)
+        var droppedById = [Int](repeating: 0, count: raw.values.count)
+        var droppedEmpty = 0
+        for row in 0..<log.rowCount {
+            let id = raw.ids[row]
+            if id < 0 {
+                droppedEmpty += 1
+            } else if indexOfValue[Int(id)] < 0 {
+                droppedById[Int(id)] += 1
+            } else {
+                scenes[row] = indexOfValue[Int(id)]
+                rowsPerScene[Int(scenes[row])] += 1
+            }
+        }
+
+        for id in 0..<raw.values.count where droppedById[id] > 0 {
+            report.droppedBySceneValue[raw.values.text(Int32(id))] = droppedById[id]
+        }
+        if droppedEmpty > 0 { report.droppedBySceneValue[""] = droppedEmpty }
+        report.rowsPerScene = rowsPerScene
+        return scenes
+    }
+
+    /// Returns the log rows of the train and test splits, in log order.
+    private func splitRows(_ column: Int, scenes: [Int32],
+                           _ report: inout PreparationReport) throws -> (train: [Int], test: [Int]) {
+        let raw = RawColumn(table: log, column: column)
+        let numbers = try raw.numbers()
+        var train: [Int] = []
+        var test: [Int] = []
+        for row in 0..<log.rowCount where scenes[row] >= 0 {
+            let id = raw.ids[row]
+            guard id >= 0 else {
+                throw DataError.missingSplitValue(file: log.fileName, line: log.lineNumber(ofRow: row),
+                                                  column: raw.column)
+            }
+            let value = numbers[Int(id)]
+            if value <= config.split.trainMax {
+                train.append(row)
+            } else if value >= config.split.testMin {
+                test.append(row)
+            } else {
+                report.droppedOutOfSplit += 1
+            }
+        }
+        return (train, test)
+    }
+
+    /// Returns a split with labels, scenes, users and row indices filled and no features yet.
+    private func rowsWithoutFeatures(_ rows: [Int], scenes: [Int32], taskColumns: [Int],
+                                     userColumn: Int) throws -> EncodedSplit {
+        let taskCount = taskColumns.count
+        var labels = [Float](repeating: 0, count: rows.count * taskCount)
+        for (task, column) in taskColumns.enumerated() {
+            for (index, row) in rows.enumerated() {
+                let label = log.withFieldBytes(row: row, column: column) { FieldParsing.binaryLabel($0) }
+                guard let label else {
+                    throw DataError.invalidLabel(file: log.fileName, line: log.lineNumber(ofRow: row),
+                                                 column: log.header[column],
+                                                 value: log.field(row: row, column: column) ?? "")
+                }
+                labels[index * taskCount + task] = label
+            }
+        }
+
+        let users = rows.map { row in
+            log.withFieldBytes(row: row, column: userColumn) { bytes -> Int64 in
+                if bytes.isEmpty { return Int64.min }
+                return FieldParsing.integer(bytes) ?? Int64(bitPattern: StableHash.fnv1a(bytes))
+            }
+        }
+        return EncodedSplit(count: rows.count, features: [], labels: labels,
+                            scenes: rows.map { scenes[$0] }, users: users, rowIndices: rows.map { Int64($0) })
+    }
+
+    // MARK: Features
+
+    private func encodeFeature(_ feature: FeatureConfig, source: ColumnSource, sideRowOfLogRow: [[Int32]],
+                               scenes: [Int32], trainRows: [Int],
+                               testRows: [Int]) throws -> (train: [Int32], test: [Int32], report: FeatureReport) {
+        if feature.resolvedEncoding == .scene {
+            return (trainRows.map { scenes[$0] + 1 }, testRows.map { scenes[$0] + 1 },
+                    FeatureReport(name: feature.name, tableRows: config.scene.values.count + 1))
+        }
+
+        let raw: RawColumn
+        let trainIds: [Int32]
+        let testIds: [Int32]
+        switch source {
+        case .log(let column):
+            raw = RawColumn(table: log, column: column, firstToken: feature.firstToken)
+            trainIds = trainRows.map { raw.ids[$0] }
+            testIds = testRows.map { raw.ids[$0] }
+        case .side(let table, let column):
+            raw = RawColumn(table: sideTables[table], column: column, firstToken: feature.firstToken)
+            let sideRows = sideRowOfLogRow[table]
+            trainIds = trainRows.map { sideRows[$0] < 0 ? -1 : raw.ids[Int(sideRows[$0])] }
+            testIds = testRows.map { sideRows[$0] < 0 ? -1 : raw.ids[Int(sideRows[$0])] }
+        }
+
+        let encoder: FittedEncoder
+        switch feature.resolvedEncoding {
+        case .vocabulary:
+            encoder = EncoderFitting.vocabulary(values: raw.values, trainIds: trainIds, minCount: feature.minCount ?? 1)
+        case .hash:
+            encoder = EncoderFitting.hash(values: raw.values, buckets: feature.hashBuckets ?? 2,
+                                          usedIds: trainIds + testIds)
+        case .quantile:
+            encoder = EncoderFitting.quantile(numbers: try raw.numbers(), trainIds: trainIds,
+                                              buckets: feature.buckets ?? 2)
+        case .scene:
+            preconditionFailure("scene features are encoded above")
+        }
+
+        var seenInTraining = [Bool](repeating: false, count: raw.values.count)
+        for id in trainIds where id >= 0 { seenInTraining[Int(id)] = true }
+        let report = FeatureReport(
+            name: feature.name, tableRows: encoder.tableRows,
+            missingTrain: trainIds.reduce(0) { $0 + ($1 < 0 ? 1 : 0) },
+            missingTest: testIds.reduce(0) { $0 + ($1 < 0 ? 1 : 0) },
+            unseenTest: testIds.reduce(0) { $0 + ($1 >= 0 && !seenInTraining[Int($1)] ? 1 : 0) },
+            hashCollisions: encoder.hashCollisions)
+        return (trainIds.map { encoder.row($0) }, testIds.map { encoder.row($0) }, report)
+    }
+}

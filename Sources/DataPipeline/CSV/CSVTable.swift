@@ -1,0 +1,89 @@
+/// A parsed CSV file: the header names and every data row's fields, kept as byte ranges of one
+/// storage buffer so no `String` is made per field.
+///
+/// Fields are stored row-major, `columnCount` per row. An empty field is a missing value.
+public struct CSVTable: Sendable {
+    /// File name used in error messages.
+    public let fileName: String
+    /// Column names from the first line, in file order.
+    public let header: [String]
+    /// Number of data rows (the header excluded).
+    public let rowCount: Int
+
+    /// The file bytes followed by the unescaped text of quoted fields that contained `""`.
+    let storage: [UInt8]
+    /// Start and end offsets into `storage` of each field, `[rowCount · columnCount]`.
+    let fieldStarts: [UInt32]
+    let fieldEnds: [UInt32]
+    /// 1-based file line where each data row starts, `[rowCount]`.
+    let rowLines: [UInt32]
+
+    init(fileName: String, header: [String], rowCount: Int, storage: [UInt8],
+         fieldStarts: [UInt32], fieldEnds: [UInt32], rowLines: [UInt32]) {
+        self.fileName = fileName
+        self.header = header
+        self.rowCount = rowCount
+        self.storage = storage
+        self.fieldStarts = fieldStarts
+        self.fieldEnds = fieldEnds
+        self.rowLines = rowLines
+    }
+
+    /// Number of columns, equal in every row.
+    public var columnCount: Int { header.count }
+
+    /// Returns the index of the column named `name`, or `nil` if the header lacks it.
+    public func columnIndex(named name: String) -> Int? {
+        header.firstIndex(of: name)
+    }
+
+    /// Returns the 1-based file line on which data row `row` starts.
+    public func lineNumber(ofRow row: Int) -> Int {
+        precondition(row >= 0 && row < rowCount, "row \(row) out of range 0..<\(rowCount)")
+        return Int(rowLines[row])
+    }
+
+    /// Calls `body` with the bytes of one field; the buffer is only valid inside `body`.
+    public func withFieldBytes<R>(row: Int, column: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        let range = fieldRange(row: row, column: column)
+        return try storage.withUnsafeBufferPointer { all in
+            try body(UnsafeBufferPointer(rebasing: all[range]))
+        }
+    }
+
+    /// Returns the text of one field, or `nil` if it is empty (missing).
+    public func field(row: Int, column: Int) -> String? {
+        let range = fieldRange(row: row, column: column)
+        if range.isEmpty { return nil }
+        return String(decoding: storage[range], as: UTF8.self)
+    }
+
+    /// Returns the byte range of one field in the storage buffer.
+    func fieldRange(row: Int, column: Int) -> Range<Int> {
+        precondition(row >= 0 && row < rowCount, "row \(row) out of range 0..<\(rowCount)")
+        precondition(column >= 0 && column < columnCount, "column \(column) out of range 0..<\(columnCount)")
+        let index = row * header.count + column
+        return Int(fieldStarts[index])..<Int(fieldEnds[index])
+    }
+
+    /// Calls `body` once per row with the bytes of the field in `column`, which are only valid
+    /// inside `body`; faster than `withFieldBytes` in a loop because the storage is pinned once.
+    public func forEachField(inColumn column: Int,
+                             _ body: (_ row: Int, _ bytes: UnsafeBufferPointer<UInt8>) throws -> Void) rethrows {
+        precondition(column >= 0 && column < columnCount, "column \(column) out of range 0..<\(columnCount)")
+        let width = header.count
+        try storage.withUnsafeBufferPointer { all in
+            try fieldStarts.withUnsafeBufferPointer { starts in
+                try fieldEnds.withUnsafeBufferPointer { ends in
+                    var index = column
+                    for row in 0..<rowCount {
+                        let start = Int(starts[index])
+                        let end = Int(ends[index])
+                        try body(row, UnsafeBufferPointer(start: all.baseAddress! + start, count: end - start))
+                        index += width
+                    }
+                }
+            }
+        }
+    }
+}
