@@ -25,7 +25,8 @@ public struct FeatureConfig: Codable, Equatable, Sendable {
     public var hashBuckets: Int?
     /// Bucket count of a `quantile` feature before duplicate boundaries are merged (at least 2).
     public var buckets: Int?
-    /// Separator of a multi-value column: only the text before its first occurrence is kept.
+    /// Separator of a multi-value column: only the text before its first occurrence is kept, so
+    /// a field that starts with the separator is missing.
     public var firstToken: String?
     /// Per-feature embedding width overriding the section's `embeddingDimension`.
     public var embeddingDimension: Int?
