@@ -29,7 +29,7 @@ final class KuaiRandTests: XCTestCase {
 
     private func loadDirectory() throws -> String {
         guard let directory = TestSupport.kuaiRandDirectory else {
-            throw XCTSkip("KuaiRand-Pure files not found at ../shared/data/kuairand-pure beside the package; skipping")
+            throw XCTSkip("KuaiRand-Pure log not found in \(TestSupport.expectedKuaiRandDirectory); skipping the real-data tests")
         }
         return directory
     }

@@ -1,7 +1,7 @@
 import Foundation
 
-/// How the text of a feature column becomes an embedding-table row. Row 0 always means
-/// "missing" (empty field, no joined row) or, for `vocabulary`, "not seen in training".
+/// The mapping from the text of a feature column to an embedding-table row. Row 0 is a missing
+/// value (empty field, no joined row) and, for `vocabulary` only, also a value not kept in training.
 public enum FeatureEncoding: String, Codable, CaseIterable, Sendable {
     /// Sorted distinct training values with count >= `minCount` get rows 1...V.
     case vocabulary
