@@ -29,7 +29,7 @@ final class KuaiRandTests: XCTestCase {
 
     private func loadDirectory() throws -> String {
         guard let directory = TestSupport.kuaiRandDirectory else {
-            throw XCTSkip("KuaiRand-Pure files not found at ../shared/data/kuairand-pure beside the package; skipping")
+            throw XCTSkip("KuaiRand-Pure log not found in \(TestSupport.expectedKuaiRandDirectory); skipping the real-data tests")
         }
         return directory
     }
@@ -53,8 +53,9 @@ final class KuaiRandTests: XCTestCase {
         XCTAssertEqual(dataset.report.droppedOutOfSplit, 0)
         XCTAssertEqual(dataset.report.droppedBySceneValue["8"], 1_083)
         XCTAssertEqual(dataset.report.droppedBySceneValue.values.reduce(0, +), 228_329 - 225_026)
-        for (value, count) in dataset.report.droppedBySceneValue {
-            XCTAssertTrue((19...1_083).contains(count), "tab \(value) dropped \(count) rows")
+        // Apart from tab 8, each of the nine other dropped tabs has 19 to 658 rows.
+        for (value, count) in dataset.report.droppedBySceneValue where value != "8" {
+            XCTAssertTrue((19...658).contains(count), "tab \(value) dropped \(count) rows")
         }
         XCTAssertEqual(dataset.report.droppedBySceneValue.count, 10)
     }

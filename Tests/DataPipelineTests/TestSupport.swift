@@ -8,11 +8,14 @@ enum TestSupport {
     static let packageRoot: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    /// The KuaiRand-Pure folder beside the project, or `nil` if it is not there.
+    /// Where the KuaiRand-Pure files are expected: the shared data folder beside the package.
+    static let expectedKuaiRandDirectory =
+        packageRoot.appendingPathComponent("../shared/data/kuairand-pure").standardizedFileURL.path
+
+    /// The KuaiRand-Pure folder, or `nil` if its log file is not there.
     static var kuaiRandDirectory: String? {
-        let directory = packageRoot.appendingPathComponent("../shared/data/kuairand-pure").standardizedFileURL.path
-        let log = directory + "/log_standard_4_25_to_5_08_pure.csv"
-        return FileManager.default.fileExists(atPath: log) ? directory : nil
+        let log = expectedKuaiRandDirectory + "/log_standard_4_25_to_5_08_pure.csv"
+        return FileManager.default.fileExists(atPath: log) ? expectedKuaiRandDirectory : nil
     }
 
     /// Creates an empty temporary folder removed when the test ends.

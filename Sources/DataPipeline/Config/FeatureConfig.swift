@@ -1,7 +1,7 @@
 import Foundation
 
-/// How the text of a feature column becomes an embedding-table row. Row 0 always means
-/// "missing" (empty field, no joined row) or, for `vocabulary`, "not seen in training".
+/// The mapping from the text of a feature column to an embedding-table row. Row 0 is a missing
+/// value (empty field, no joined row) and, for `vocabulary` only, also a value not kept in training.
 public enum FeatureEncoding: String, Codable, CaseIterable, Sendable {
     /// Sorted distinct training values with count >= `minCount` get rows 1...V.
     case vocabulary
@@ -25,7 +25,8 @@ public struct FeatureConfig: Codable, Equatable, Sendable {
     public var hashBuckets: Int?
     /// Bucket count of a `quantile` feature before duplicate boundaries are merged (at least 2).
     public var buckets: Int?
-    /// Separator of a multi-value column: only the text before its first occurrence is kept.
+    /// Separator of a multi-value column: only the text before its first occurrence is kept, so
+    /// a field that starts with the separator is missing.
     public var firstToken: String?
     /// Per-feature embedding width overriding the section's `embeddingDimension`.
     public var embeddingDimension: Int?
