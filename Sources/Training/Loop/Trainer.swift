@@ -61,7 +61,7 @@ public final class Trainer {
             sparseOptimizer = LazyAdam(learningRate: sparseRate)
             initialAccumulator = 0
         }
-        embeddings = EmbeddingTables(layout: layout, rowCounts: schema.tableRowCounts, optimizer: sparseOptimizer,
+        embeddings = EmbeddingTables(layout: layout, rowCounts: schema.tableRows, optimizer: sparseOptimizer,
                                      initialAccumulator: initialAccumulator, seed: mixSeed(settings.seed, 0x454D42))
         switch settings.optimizer {
         case "sgd":

@@ -142,7 +142,7 @@ public enum TrainingSession {
         let path = try communicator.runOnRoot { () -> String in
             let result = try DataPreparation.prepare(config: options.config.data, dataDirectory: options.dataDirectory,
                                                      cacheDirectory: options.cacheDirectory)
-            logger.info(result.reused ? "reusing prepared data \(result.path)" : "prepared data \(result.path)")
+            logger.info(result.reusedCache ? "reusing prepared data \(result.path)" : "prepared data \(result.path)")
             logDataReport(result.report, logger: logger)
             return result.path
         }
@@ -150,13 +150,13 @@ public enum TrainingSession {
     }
 
     static func logDataReport(_ report: PreparationReport, logger: Logger) {
-        logger.info("data: \(report.rowsRead) log rows read, \(report.trainRows) train, \(report.testRows) test")
-        let dropped = report.droppedByScene.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
+        logger.info("data: \(report.logRows) log rows read, \(report.trainRows) train, \(report.testRows) test")
+        let dropped = report.droppedBySceneValue.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
         if !dropped.isEmpty {
-            logger.info("data: dropped \(report.droppedByScene.values.reduce(0, +)) rows of other scene values (\(dropped.joined(separator: ", ")))")
+            logger.info("data: dropped \(report.droppedBySceneValue.values.reduce(0, +)) rows of other scene values (\(dropped.joined(separator: ", ")))")
         }
-        if report.outOfSplitRows > 0 {
-            logger.info("data: dropped \(report.outOfSplitRows) rows outside both splits")
+        if report.droppedOutOfSplit > 0 {
+            logger.info("data: dropped \(report.droppedOutOfSplit) rows outside both splits")
         }
         for (table, count) in report.missingJoinKeys.sorted(by: { $0.key < $1.key }) where count > 0 {
             logger.info("data: \(count) log rows have no match in \(table); its features are missing for them")
