@@ -25,6 +25,7 @@ enum TrainCommand {
         .flag("debug", "Run the ranks as threads of this process (no mpirun), with the same code paths."),
         .value("ranks", "N", "With --debug: number of in-process ranks.", default: "1"),
         .value("check-every", "N", "Compare dense parameter checksums across ranks every N steps and stop on divergence."),
+        .value("dump-parameters", "FILE", "After training, rank 0 writes every parameter and each step's loss to FILE (binary), to compare runs."),
         .value("log-level", "LEVEL", "debug, info, warning or error; also set by \(LogLevel.environmentVariable).", default: "info"),
     ]
 
@@ -61,6 +62,7 @@ enum TrainCommand {
             ?? "runs/" + RunDirectory.timestampName(modelName: config.model.name, date: Date())
         runOptions.overwriteRunDirectory = options.flag("overwrite")
         runOptions.checkEverySteps = checkEvery
+        runOptions.parameterDumpPath = options.string("dump-parameters")
 
         if options.flag("debug") {
             let worldSize = ranks ?? 1

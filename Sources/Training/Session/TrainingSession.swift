@@ -22,6 +22,8 @@ public struct RunOptions: Sendable {
     public var checkEverySteps: Int?
     /// Keep every parameter's final value in the summary, for equivalence tests.
     public var keepFinalParameters = false
+    /// Rank 0 writes the final parameters and every step's loss to this file (`ParameterDump`).
+    public var parameterDumpPath: String?
 
     public init(config: TrainerConfig, configSource: String, cacheDirectory: String) {
         self.config = config
@@ -38,9 +40,9 @@ public struct RunSummary: Sendable {
     public var evaluation: EvaluationReport?
     /// Rows each rank trained on, in rank order.
     public var rowsPerRank: [Int] = []
-    /// Final dense parameters by name, then embedding tables by feature name; filled when
-    /// `RunOptions.keepFinalParameters` is set.
-    public var finalParameters: [String: [Float]] = [:]
+    /// Final dense parameters by name, then embedding tables as `embedding.<feature>`; filled
+    /// when `RunOptions.keepFinalParameters` is set.
+    public var finalParameters: ParameterDump?
     /// The run directory rank 0 wrote, if any.
     public var runDirectory: String?
 }
@@ -111,12 +113,18 @@ public enum TrainingSession {
             logger.info("rows trained per rank: \(rows.joined(separator: ", ")) (total \(summary.rowsPerRank.reduce(0, +)))")
         }
         summary.evaluation = report
-        if options.keepFinalParameters {
-            for parameter in trainer.model.parameters {
-                summary.finalParameters[parameter.name] = parameter.value.scalars
+        if options.keepFinalParameters || options.parameterDumpPath != nil {
+            let arrays = trainer.model.parameters.map { (name: $0.name, values: $0.value.scalars) }
+                + trainer.embeddings.tables.map { (name: "embedding." + $0.name, values: $0.weights) }
+            let dump = ParameterDump(arrays: arrays, stepLosses: summary.stepLosses.map(\.taskLosses))
+            if options.keepFinalParameters {
+                summary.finalParameters = dump
             }
-            for table in trainer.embeddings.tables {
-                summary.finalParameters["embedding." + table.name] = table.weights
+            if let path = options.parameterDumpPath {
+                _ = try communicator.runOnRoot { () -> Bool in
+                    try dump.write(to: path)
+                    return true
+                }
             }
         }
         return summary
