@@ -223,7 +223,7 @@ struct AllreduceCheck {
     func run() throws -> Int {
         let rank = communicator.rank
         let worldSize = communicator.worldSize
-        var mismatches = 0
+        var mismatches = try checkCollectives()
         for (caseIndex, testCase) in cases.enumerated() {
             let seed = UInt64(caseIndex + 1)
             let count = testCase.parameterCounts.reduce(0, +)
@@ -275,6 +275,53 @@ struct AllreduceCheck {
             }
         }
         return mismatches
+    }
+
+    /// Checks the other collectives that training uses on MPI, against values each rank can
+    /// compute alone, and returns the number of mismatches this rank found.
+    private func checkCollectives() throws -> Int {
+        let rank = communicator.rank
+        let worldSize = communicator.worldSize
+        var failures: [String] = []
+        func expect<T: Equatable>(_ actual: T, _ expected: T, _ operation: String) {
+            if actual != expected {
+                failures.append("\(operation) returned \(actual), expected \(expected)")
+            }
+        }
+
+        let left = (rank + worldSize - 1) % worldSize
+        let fromLeft: [Int64] = try communicator.sendReceive([Int64(rank)], to: (rank + 1) % worldSize,
+                                                             receiveCount: 1, from: left, tag: 1)
+        expect(fromLeft, [Int64(left)], "sendReceive")
+
+        var broadcastValues: [Int64] = rank == worldSize - 1 ? [7, -8, 9] : []
+        try communicator.broadcast(&broadcastValues, root: worldSize - 1)
+        expect(broadcastValues, [7, -8, 9], "broadcast")
+
+        let gathered = try communicator.allgatherv((0..<rank).map { Int32(100 * rank + $0) })
+        expect(gathered, (0..<worldSize).map { source in (0..<source).map { Int32(100 * source + $0) } }, "allgatherv")
+
+        let payloads = try communicator.gatherBytes(Array("rank \(rank)".utf8), toRoot: 0)
+        expect(payloads, rank == 0 ? (0..<worldSize).map { Array("rank \($0)".utf8) } : [], "gatherBytes")
+
+        // Rank s sends rank d a block of (s + d) % 3 values, each 10·s + d.
+        let blocks = (0..<worldSize).map { [Int64](repeating: Int64(10 * rank + $0), count: (rank + $0) % 3) }
+        let routed = try communicator.allToAllV(blocks)
+        expect(routed, (0..<worldSize).map { [Int64](repeating: Int64(10 * $0 + rank), count: ($0 + rank) % 3) },
+               "allToAllV")
+
+        try communicator.barrier()
+        expect(try communicator.allreduceSum(rank + 1), worldSize * (worldSize + 1) / 2, "allreduceSum")
+
+        for failure in failures {
+            print("[rank \(rank)/\(worldSize)] check 'collectives' failed: \(failure)")
+        }
+        let total = try communicator.allreduceSum(failures.count)
+        if rank == 0 {
+            print("check 'collectives': sendReceive, broadcast, allgatherv, gatherBytes, allToAllV, barrier: "
+                  + (total == 0 ? "passed" : "FAILED"))
+        }
+        return failures.count
     }
 
     private func reduceWithRing(_ values: inout [Float], testCase: Case) throws {

@@ -58,7 +58,8 @@ final class RingAllreduceTests: XCTestCase {
 
     func assertBitIdentical(_ results: [[Float]], _ label: String) {
         for rank in 1..<results.count {
-            XCTAssertEqual(results[rank].map(\.bitPattern), results[0].map(\.bitPattern), "\(label): rank \(rank) vs 0")
+            let firstDifference = results[0].indices.first { results[rank][$0].bitPattern != results[0][$0].bitPattern }
+            XCTAssertNil(firstDifference, "\(label): rank \(rank) differs from rank 0 at this index")
         }
     }
 
