@@ -96,7 +96,7 @@ public final class RingAllreduce {
             let reduceStart = monotonicSeconds()
             statistics.copyInSeconds += reduceStart - copyInStart
             if filled == 0 {
-                // Only empty buffers were left; every rank sees the same counts and stops here too.
+                // Only empty buffers were left. Every rank has the same counts, so all stop here.
                 break
             }
 
