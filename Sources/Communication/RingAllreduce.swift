@@ -95,6 +95,10 @@ public final class RingAllreduce {
             }
             let reduceStart = monotonicSeconds()
             statistics.copyInSeconds += reduceStart - copyInStart
+            if filled == 0 {
+                // Only empty buffers were left. Every rank has the same counts, so all stop here.
+                break
+            }
 
             try fusionBuffer.withUnsafeMutableBufferPointer { fusion in
                 try reduceBucket(UnsafeMutableBufferPointer(rebasing: fusion[0..<filled]), average: average)
