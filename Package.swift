@@ -42,8 +42,8 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models"]),
         .testTarget(name: "DataPipelineTests", dependencies: ["DataPipeline"]),
         .testTarget(name: "CommunicationTests", dependencies: ["Communication"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Training"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "TensorCore", "Models"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Training", "DataPipeline", "Models", "Communication"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,1 +1,37 @@
-print("bench")
+import Foundation
+import TensorCore
+
+/// The OpenBLAS kernel family in effect, for benchmark headers.
+enum BLASInfo {
+    static var coreName: String { BLAS.coreName }
+}
+
+let usage = """
+    usage: trainer-bench <benchmark> [options]
+
+    benchmarks:
+      gemm        GFLOP/s of the matmul path beside a plain Swift loop  [--seconds S]
+      allreduce   ring allreduce against MPI_Allreduce (run under mpirun)  [--check] [--floats 1M,16M] [--repetitions N]
+      train       training samples/s and time per step phase  [--config FILE] [--data-dir DIR] [--steps N] [--warmup N]
+    """
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+guard let name = arguments.first else {
+    FileHandle.standardError.write(Data(("trainer-bench: missing benchmark name\n\n" + usage + "\n").utf8))
+    exit(2)
+}
+let rest = Array(arguments.dropFirst())
+do {
+    switch name {
+    case "gemm": try GEMMBenchmark.run(arguments: rest)
+    case "allreduce": try AllreduceBenchmark.run(arguments: rest)
+    case "train": try TrainingBenchmark.run(arguments: rest)
+    case "--help", "-h", "help": print(usage)
+    default:
+        FileHandle.standardError.write(Data(("trainer-bench: unknown benchmark \"\(name)\"\n\n" + usage + "\n").utf8))
+        exit(2)
+    }
+} catch {
+    FileHandle.standardError.write(Data("trainer-bench \(name): \(error)\n".utf8))
+    exit(1)
+}

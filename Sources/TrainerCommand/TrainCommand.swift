@@ -31,7 +31,12 @@ enum TrainCommand {
 
     static func run(_ arguments: [String]) throws -> Int32 {
         let options = try ParsedOptions(arguments, specs: specs)
-        let level = try LogLevel.resolve(commandLineValue: options.string("log-level"))
+        let level: LogLevel
+        do {
+            level = try LogLevel.resolve(commandLineValue: options.string("log-level"))
+        } catch let error as LogLevelError {
+            throw UsageError(message: error.description)
+        }
         let ranks = try options.integer("ranks", minimum: 1)
         if ranks != nil && !options.flag("debug") {
             throw UsageError(message: "option --ranks needs --debug; under mpirun the rank count comes from mpirun -n")
