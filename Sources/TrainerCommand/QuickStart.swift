@@ -13,8 +13,11 @@ enum QuickStart {
         var model = ModelConfig(name: "pepnet")
         model.personaFeatures = ["user_id", "item_id", "author_id"]
         model.sceneFeature = "scene"
+        var train = TrainSettings()
+        // As in the KuaiRand configs: lazy Adam moves a row only when a batch touches it.
+        train.sparseLearningRate = 0.01
         return TrainerConfig(data: SyntheticDataGenerator.defaultConfig(directory: defaultDataDirectory),
-                             model: model, train: TrainSettings())
+                             model: model, train: train)
     }
 
     /// Generates the default data set into `directory` unless its log is already there, and
