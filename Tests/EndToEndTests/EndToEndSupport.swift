@@ -72,17 +72,21 @@ struct JobResult {
 func runTrainer(ranks: Int?, _ arguments: [String], timeoutSeconds: Double = 300,
                 file: StaticString = #filePath, line: UInt = #line) throws -> JobResult {
     let binary = try builtExecutable("trainer")
-    let process = Process()
     if let ranks {
-        process.executableURL = repositoryRoot.appendingPathComponent("launch/local.sh")
-        process.arguments = [String(ranks)] + arguments
-    } else {
-        process.executableURL = binary
-        process.arguments = arguments
+        return try runProcess(repositoryRoot.appendingPathComponent("launch/local.sh"), [String(ranks)] + arguments,
+                              environment: ["TRAINER": binary.path], timeoutSeconds: timeoutSeconds, file: file, line: line)
     }
-    var environment = ProcessInfo.processInfo.environment
-    environment["TRAINER"] = binary.path
-    process.environment = environment
+    return try runProcess(binary, arguments, timeoutSeconds: timeoutSeconds, file: file, line: line)
+}
+
+/// Runs `executable` from the repository root with the test's environment plus `environment`,
+/// capturing standard output and error together.
+func runProcess(_ executable: URL, _ arguments: [String], environment: [String: String] = [:],
+                timeoutSeconds: Double = 300, file: StaticString = #filePath, line: UInt = #line) throws -> JobResult {
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     process.currentDirectoryURL = repositoryRoot
 
     let outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("trainer-\(UUID().uuidString).log")
@@ -104,7 +108,8 @@ func runTrainer(ranks: Int?, _ arguments: [String], timeoutSeconds: Double = 300
     try handle.close()
     let output = (try? String(contentsOf: outputFile, encoding: .utf8)) ?? ""
     if timedOut {
-        XCTFail("trainer \(arguments) timed out after \(timeoutSeconds) s; output:\n\(output)", file: file, line: line)
+        XCTFail("\(executable.lastPathComponent) \(arguments) timed out after \(timeoutSeconds) s; output:\n\(output)",
+                file: file, line: line)
     }
     return JobResult(exitCode: process.terminationStatus, output: output)
 }

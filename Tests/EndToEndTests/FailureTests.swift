@@ -1,0 +1,38 @@
+import Foundation
+import XCTest
+
+/// Failures under mpirun end the whole job quickly with the cause shown, never a hang.
+final class FailureTests: XCTestCase {
+    func testMissingDataStopsEveryRank() throws {
+        let folder = try temporaryDirectory(self)
+        let missing = folder.appendingPathComponent("no-such-data").path
+        let started = Date()
+        let result = try runTrainer(ranks: 2, ["train", "--config", "configs/pepnet-kuairand.json", "--data-dir", missing,
+                                               "--run-dir", folder.appendingPathComponent("run").path], timeoutSeconds: 120)
+        XCTAssertNotEqual(result.exitCode, 0, result.output)
+        XCTAssertTrue(result.output.contains(missing), "the message names the missing path:\n\(result.output)")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 60, "the job took too long to stop:\n\(result.output)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("run").path),
+                       "no run directory is created before the data is ready")
+    }
+
+    func testRanksWithDifferentConfigsAreStopped() throws {
+        // Two ranks started with different configs, through mpirun's multiple-program syntax.
+        let folder = try temporaryDirectory(self)
+        let other = folder.appendingPathComponent("other.json")
+        let text = try String(contentsOf: repositoryRoot.appendingPathComponent("configs/pepnet-kuairand.json"), encoding: .utf8)
+        try text.replacingOccurrences(of: "\"seed\": 1", with: "\"seed\": 2").write(to: other, atomically: true, encoding: .utf8)
+        let trainer = try builtExecutable("trainer").path
+        var arguments = ["--oversubscribe"]
+        if getuid() == 0 { arguments.append("--allow-run-as-root") }
+        let common = ["--data-dir", kuaiRandDirectory.path, "--run-dir", folder.appendingPathComponent("run").path]
+        arguments += ["-np", "1", trainer, "train", "--config", "configs/pepnet-kuairand.json"] + common
+        arguments += [":", "-np", "1", trainer, "train", "--config", other.path] + common
+        let environment = ["OMPI_MCA_mpi_yield_when_idle": "1", "OMPI_MCA_btl": "self,vader",
+                           "OMPI_MCA_oob_tcp_if_include": "lo", "OPENBLAS_NUM_THREADS": "1"]
+        let result = try runProcess(URL(fileURLWithPath: "/usr/bin/mpirun"), arguments, environment: environment,
+                                    timeoutSeconds: 120)
+        XCTAssertNotEqual(result.exitCode, 0, result.output)
+        XCTAssertTrue(result.output.contains("were started with a config that differs from rank 0's"), result.output)
+    }
+}
