@@ -3,6 +3,7 @@
 //
 // Modules, lowest layer first (each depends only on the ones above it):
 //   CMPI, COpenBLAS     C shims over Open MPI and OpenBLAS (Debian -dev packages)
+//   Configuration       strict JSON decoding shared by every config section
 //   TensorCore          Float32 tensors, reverse-mode tape, BLAS, optimizers
 //   Models              layers and the ranking models (PEPNet, MLP, ...)
 //   DataPipeline        CSV reading, joins, feature encoding, prepared binary data, generator
@@ -30,8 +31,9 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .target(name: "TensorCore", dependencies: ["COpenBLAS"], swiftSettings: optimize,
                 linkerSettings: [.linkedLibrary("dl")]),
-        .target(name: "Models", dependencies: ["TensorCore"], swiftSettings: optimize),
-        .target(name: "DataPipeline", swiftSettings: optimize),
+        .target(name: "Configuration", swiftSettings: optimize),
+        .target(name: "Models", dependencies: ["TensorCore", "Configuration"], swiftSettings: optimize),
+        .target(name: "DataPipeline", dependencies: ["Configuration"], swiftSettings: optimize),
         .target(name: "Communication", dependencies: ["CMPI"], swiftSettings: optimize),
         .target(name: "Training", dependencies: ["TensorCore", "Models", "DataPipeline", "Communication"],
                 swiftSettings: optimize),

@@ -45,6 +45,17 @@ public final class MultiTaskMLP: RankingModel {
         self.heads = heads
     }
 
+    static let entry = ModelEntry(
+        name: "mlp",
+        summary: "plain multi-task baseline: shared embeddings and one MLP tower per task",
+        options: [("hiddenUnits", CommonOptionHelp.hiddenUnits), ("dropout", CommonOptionHelp.dropout)],
+        make: { reader, context in
+            var options = Options()
+            options.hiddenUnits = try reader.intArray("hiddenUnits", default: options.hiddenUnits)
+            options.dropout = try reader.float("dropout", default: options.dropout)
+            return try MultiTaskMLP(options: options, layout: context.layout, taskCount: context.taskCount, seed: context.seed)
+        })
+
     public var parameters: [Parameter] {
         zip(towers, heads).flatMap { tower, head in tower.flatMap(\.parameters) + head.parameters }
     }

@@ -42,6 +42,9 @@ public final class PEPNet: RankingModel {
         guard options.dropout >= 0, options.dropout < 1 else {
             throw ModelError.invalidOption(option: "model.dropout", message: "must be in [0, 1), got \(options.dropout)")
         }
+        if let width = options.gateHiddenWidth, width < 1 {
+            throw ModelError.invalidOption(option: "model.gateHiddenWidth", message: "must be positive, got \(width)")
+        }
         guard options.gateGamma > 0 else {
             throw ModelError.invalidOption(option: "model.gateGamma", message: "must be positive, got \(options.gateGamma)")
         }
@@ -80,6 +83,28 @@ public final class PEPNet: RankingModel {
         self.towers = towers
         self.heads = heads
     }
+
+    static let entry = ModelEntry(
+        name: "pepnet",
+        summary: "PEPNet: scene-conditioned GateNU on the embeddings (EPNet) and on every tower layer (PPNet)",
+        options: [
+            ("hiddenUnits", CommonOptionHelp.hiddenUnits),
+            ("dropout", CommonOptionHelp.dropout),
+            ("gateGamma", "upper bound gamma of every GateNU output (default 2)"),
+            ("gateHiddenWidth", "hidden width of every GateNU (default: the gate's output width)"),
+            ("sceneFeature", "feature whose embedding conditions EPNet (default \"scene\")"),
+            ("personaFeatures", "features whose embeddings form PPNet's persona input (default [\"user_id\", \"video_id\", \"author_id\"])"),
+        ],
+        make: { reader, context in
+            var options = Options()
+            options.hiddenUnits = try reader.intArray("hiddenUnits", default: options.hiddenUnits)
+            options.dropout = try reader.float("dropout", default: options.dropout)
+            options.gateGamma = try reader.float("gateGamma", default: options.gateGamma)
+            options.gateHiddenWidth = try reader.optionalInt("gateHiddenWidth")
+            options.sceneFeature = try reader.string("sceneFeature", default: options.sceneFeature)
+            options.personaFeatures = try reader.stringArray("personaFeatures", default: options.personaFeatures)
+            return try PEPNet(options: options, layout: context.layout, taskCount: context.taskCount, seed: context.seed)
+        })
 
     public var parameters: [Parameter] {
         embeddingGate.parameters + towerGates.flatMap(\.parameters)

@@ -10,9 +10,10 @@ enum QuickStart {
     static let defaultDataDirectory = "runs/synthetic-data"
 
     static func config() -> TrainerConfig {
-        var model = ModelConfig(name: "pepnet")
-        model.personaFeatures = ["user_id", "item_id", "author_id"]
-        model.sceneFeature = "scene"
+        let model = ModelConfig(name: "pepnet", options: [
+            "personaFeatures": .array([.string("user_id"), .string("item_id"), .string("author_id")]),
+            "sceneFeature": .string("scene"),
+        ])
         var train = TrainSettings()
         // As in the KuaiRand configs: lazy Adam moves a row only when a batch touches it.
         train.sparseLearningRate = 0.01
@@ -91,10 +92,7 @@ enum CheckConfigCommand {
         }
         let config = try TrainerConfig.load(path: path)
         let data = config.data
-        let widths = data.features.indices.map { data.embeddingDimension(ofFeature: $0) }
-        let layout = FeatureLayout(names: data.features.map(\.name), widths: widths)
-        // Building the model checks its options and feature names; table sizes come from data.
-        _ = try config.model.make(layout: layout, taskCount: data.tasks.count, seed: config.train.seed)
+        let layout = try config.validate(source: path)
         print("\(path): valid; model \(config.model.name), \(data.features.count) features (input width \(layout.totalWidth)), tasks \(data.tasks.joined(separator: ", ")), \(data.scene.values.count) scenes")
         return 0
     }

@@ -45,7 +45,7 @@ final class CommandLineTests: XCTestCase {
         try text.write(to: file, atomically: true, encoding: .utf8)
         let result = try runTrainer(ranks: nil, ["check-config", "--config", file.path])
         XCTAssertEqual(result.exitCode, 1)
-        XCTAssertTrue(result.output.contains("model.gateGama: unknown key \"gateGama\"; did you mean \"gateGamma\"?"), result.output)
+        XCTAssertTrue(result.output.contains("bad.json: invalid config at model.gateGama: is not an option of model \"pepnet\"; did you mean \"gateGamma\"?"), result.output)
     }
 
     func testCheckConfigAcceptsShippedConfigs() throws {

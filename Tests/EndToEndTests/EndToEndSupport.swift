@@ -29,10 +29,11 @@ func syntheticConfig(directory: URL, rows: Int, batchSize: Int, maxSteps: Int?, 
                      dropout: Float = 0.1) throws -> TrainerConfig {
     let options = SyntheticDataOptions(rows: rows, users: 300, items: 200, days: 14, scenes: 4, seed: 3)
     try SyntheticDataGenerator(options: options).write(to: directory.path)
-    var model = ModelConfig(name: "pepnet")
-    model.hiddenUnits = [32, 16]
-    model.dropout = dropout
-    model.personaFeatures = ["user_id", "item_id", "author_id"]
+    let model = ModelConfig(name: "pepnet", options: [
+        "hiddenUnits": .array([.number(32), .number(16)]),
+        "dropout": .number(Double(dropout)),
+        "personaFeatures": .array([.string("user_id"), .string("item_id"), .string("author_id")]),
+    ])
     var train = TrainSettings()
     train.batchSize = batchSize
     train.maxSteps = maxSteps

@@ -13,15 +13,28 @@ final class MultiTaskMLPTests: XCTestCase {
     }
 
     func testConfigRejectsOptionOfAnotherModel() {
-        var config = ModelConfig(name: "mlp")
-        config.gateGamma = 2
-        XCTAssertThrowsError(try config.make(layout: smallLayout, taskCount: 1, seed: 1)) { error in
-            XCTAssertTrue("\(error)".hasPrefix("model.gateGamma"), "\(error)")
+        let config = ModelConfig(name: "mlp", options: ["gateGamma": .number(2)])
+        XCTAssertThrowsError(try config.make(ModelContext(layout: smallLayout, taskCount: 1, sceneCount: 3, seed: 1))) { error in
+            XCTAssertEqual("\(error)", "model.gateGamma: is not an option of model \"mlp\", which accepts hiddenUnits, dropout")
+        }
+    }
+
+    func testConfigSuggestsClosestOption() {
+        let config = ModelConfig(name: "pepnet", options: ["gateGama": .number(2)])
+        XCTAssertThrowsError(try config.make(ModelContext(layout: smallLayout, taskCount: 1, sceneCount: 3, seed: 1))) { error in
+            XCTAssertEqual("\(error)", "model.gateGama: is not an option of model \"pepnet\"; did you mean \"gateGamma\"?")
+        }
+    }
+
+    func testConfigRejectsWrongOptionType() {
+        let config = ModelConfig(name: "mlp", options: ["hiddenUnits": .array([.number(64), .string("32")])])
+        XCTAssertThrowsError(try config.make(ModelContext(layout: smallLayout, taskCount: 1, sceneCount: 3, seed: 1))) { error in
+            XCTAssertEqual("\(error)", "model.hiddenUnits: expected an array of whole numbers, got an array")
         }
     }
 
     func testConfigRejectsUnknownModel() {
-        XCTAssertThrowsError(try ModelConfig(name: "pepnett").make(layout: smallLayout, taskCount: 1, seed: 1)) { error in
+        XCTAssertThrowsError(try ModelConfig(name: "pepnett").make(ModelContext(layout: smallLayout, taskCount: 1, sceneCount: 3, seed: 1))) { error in
             XCTAssertEqual(error as? ModelError, .unknownModel(name: "pepnett", known: ["pepnet", "mlp"]))
         }
     }

@@ -21,9 +21,8 @@ public struct TrainerConfig: Codable, Equatable, Sendable {
         try StrictDecoding.rejectUnknownKeys(in: decoder, known: CodingKeys.allCases.map(\.rawValue))
         let container = try decoder.container(keyedBy: CodingKeys.self)
         data = try container.decode(DataConfig.self, forKey: .data)
-        let modelDecoder = try container.superDecoder(forKey: .model)
-        try StrictDecoding.rejectUnknownKeys(in: modelDecoder, known: ModelConfig.CodingKeys.allCases.map(\.rawValue))
-        model = try ModelConfig(from: modelDecoder)
+        // The model's options are checked against the chosen model when it is built.
+        model = try container.decode(ModelConfig.self, forKey: .model)
         train = try container.decodeIfPresent(TrainSettings.self, forKey: .train) ?? TrainSettings()
     }
 
@@ -41,6 +40,27 @@ public struct TrainerConfig: Codable, Equatable, Sendable {
         } catch let error as ConfigError {
             throw TrainerError.invalidConfig(path: path, error: error)
         }
+    }
+
+    /// Checks what decoding cannot: the model's options and feature names against the data
+    /// section, by building the model once. Reads no data; `source` names the config in errors.
+    /// Returns the input layout the model was built for.
+    @discardableResult
+    public func validate(source: String) throws -> FeatureLayout {
+        let widths = data.features.indices.map { data.embeddingDimension(ofFeature: $0) }
+        let layout = FeatureLayout(names: data.features.map(\.name), widths: widths)
+        do {
+            _ = try model.make(ModelContext(layout: layout, taskCount: data.tasks.count,
+                                            sceneCount: data.scene.values.count, seed: train.seed))
+        } catch let error as ModelError {
+            throw TrainerError.invalidModel(source: source, error: error)
+        }
+        if let weights = train.taskWeights, weights.count != data.tasks.count {
+            throw TrainerError.configMismatch(
+                key: "\(source): train.taskWeights",
+                message: "has \(weights.count) weights but data.tasks lists \(data.tasks.count) tasks; give one weight per task")
+        }
+        return layout
     }
 
     /// The config as pretty JSON with sorted keys, as written to the run directory.

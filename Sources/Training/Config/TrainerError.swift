@@ -1,10 +1,12 @@
 import DataPipeline
+import Models
 
 /// Errors that stop a run before or during training, each naming what to fix.
 public enum TrainerError: Error, CustomStringConvertible {
     case configUnreadable(path: String, reason: String)
     case invalidConfig(path: String, error: ConfigError)
     case configMismatch(key: String, message: String)
+    case invalidModel(source: String, error: ModelError)
     case divergedReplicas(step: Int, ranks: [Int])
     case nonFiniteLoss(step: Int, rank: Int, task: String)
 
@@ -16,6 +18,8 @@ public enum TrainerError: Error, CustomStringConvertible {
             return "\(path): \(error)"
         case let .configMismatch(key, message):
             return "\(key): \(message)"
+        case let .invalidModel(source, error):
+            return "\(source): invalid config at \(error)"
         case let .divergedReplicas(step, ranks):
             return "dense parameters differ across ranks at step \(step): ranks \(ranks.map(String.init).joined(separator: ", ")) disagree with rank 0"
         case let .nonFiniteLoss(step, rank, task):

@@ -41,8 +41,9 @@ public final class Trainer {
         let schema = dataset.schema
         layout = FeatureLayout(names: schema.featureNames, widths: schema.embeddingDimensions)
         let settings = config.train
-        model = try config.model.make(layout: layout, taskCount: schema.taskNames.count,
-                                      seed: mixSeed(settings.seed, 0x4D4F44454C))
+        model = try config.model.make(ModelContext(layout: layout, taskCount: schema.taskNames.count,
+                                                   sceneCount: schema.sceneValues.count,
+                                                   seed: mixSeed(settings.seed, 0x4D4F44454C)))
         if let weights = settings.taskWeights, weights.count != schema.taskNames.count {
             throw TrainerError.configMismatch(
                 key: "train.taskWeights",

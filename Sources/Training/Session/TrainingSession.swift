@@ -53,6 +53,7 @@ public enum TrainingSession {
         let config = options.config
         logger.info("starting \(config.model.name) on \(communicator.worldSize) rank(s), config \(options.configSource)")
         try verifySameConfig(config, communicator: communicator)
+        try config.validate(source: options.configSource)
 
         let dataset = try openDataset(options, communicator: communicator, logger: logger)
         let trainer = try Trainer(config: config, dataset: dataset, communicator: communicator)
