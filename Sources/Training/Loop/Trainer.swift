@@ -23,6 +23,9 @@ public final class Trainer {
     public let layout: FeatureLayout
     public let model: RankingModel
     public let embeddings: EmbeddingTables
+    /// The tasks the model predicts: all of the data's tasks, or the first ones for a model with
+    /// fewer heads (a single-task model predicts the first task).
+    public let taskNames: [String]
     let optimizer: Optimizer
     let allreduce: RingAllreduce
     let packing: GradientPacking
@@ -49,7 +52,10 @@ public final class Trainer {
                 key: "train.taskWeights",
                 message: "has \(weights.count) weights but data.tasks lists \(schema.taskNames.count) tasks")
         }
-        taskWeights = settings.taskWeights ?? Array(repeating: 1, count: schema.taskNames.count)
+        precondition(model.taskCount >= 1 && model.taskCount <= schema.taskNames.count,
+                     "model \(config.model.name) predicts \(model.taskCount) tasks but the data has \(schema.taskNames.count)")
+        taskNames = Array(schema.taskNames.prefix(model.taskCount))
+        taskWeights = Array((settings.taskWeights ?? Array(repeating: 1, count: schema.taskNames.count)).prefix(model.taskCount))
 
         let sparseRate = settings.sparseLearningRate ?? settings.learningRate
         let sparseOptimizer: SparseRowOptimizer
@@ -74,7 +80,7 @@ public final class Trainer {
         }
         allreduce = RingAllreduce(communicator: communicator, bucketBytes: settings.allreduceBucketBytes)
         packing = GradientPacking(parameters: model.parameters, tables: embeddings.tables,
-                                  taskCount: schema.taskNames.count)
+                                  taskCount: model.taskCount)
         gradientBuffer = [Float](repeating: 0, count: packing.count)
         try synchronizeInitialState()
     }
@@ -104,6 +110,7 @@ public final class Trainer {
         let local = plan.localRange(step: step)
         let rowCount = local.count
         let taskCount = model.taskCount
+        let dataTaskCount = dataset.schema.taskNames.count
         let featureCount = layout.names.count
         var clock = PhaseClock()
 
@@ -118,7 +125,7 @@ public final class Trainer {
                 ids[row * featureCount + feature] = split.features[source * featureCount + feature]
             }
             for task in 0..<taskCount {
-                labels[row * taskCount + task] = split.labels[source * taskCount + task]
+                labels[row * taskCount + task] = split.labels[source * dataTaskCount + task]
             }
             scenes[row] = split.scenes[source]
             rowSeeds[row] = mixSeed(config.train.seed, 0x44524F50, UInt64(globalStep), UInt64(position - global.lowerBound))
@@ -157,7 +164,7 @@ public final class Trainer {
         let taskLosses = globalLossSums.map { Double($0) / Double(global.count) }
         for (task, value) in taskLosses.enumerated() where !value.isFinite {
             throw TrainerError.nonFiniteLoss(step: globalStep, rank: communicator.rank,
-                                             task: dataset.schema.taskNames[task])
+                                             task: taskNames[task])
         }
         optimizer.update(model.parameters)
         for parameter in model.parameters { parameter.zeroGradient() }

@@ -88,7 +88,7 @@ public enum TrainingSession {
             let plan = trainer.plan(epoch: epoch)
             logger.info("epoch \(epoch + 1)/\(settings.epochs): \(plan.stepCount) steps of \(settings.batchSize) rows over \(communicator.worldSize) rank(s)")
             var progress = ProgressMeter(epoch: epoch + 1, epochCount: settings.epochs, plan: plan,
-                                         taskNames: dataset.schema.taskNames)
+                                         taskNames: trainer.taskNames)
             for step in 0..<plan.stepCount {
                 if let maxSteps = settings.maxSteps, trainer.globalStep >= maxSteps {
                     stopped = true
@@ -177,9 +177,17 @@ public enum TrainingSession {
                          runDirectory: String?, lastLoss: StepLoss?) throws -> EvaluationReport? {
         guard let scores = try trainer.predictTestSplit() else { return nil }
         let test = dataset.test
+        let taskCount = trainer.taskNames.count
+        let dataTaskCount = dataset.schema.taskNames.count
+        var labels = [Float](repeating: 0, count: test.count * taskCount)
+        for row in 0..<test.count {
+            for task in 0..<taskCount {
+                labels[row * taskCount + task] = test.labels[row * dataTaskCount + task]
+            }
+        }
         let report = try EvaluationReport(
-            scores: scores, labels: Array(test.labels), users: Array(test.users), scenes: Array(test.scenes),
-            taskNames: dataset.schema.taskNames, sceneNames: dataset.schema.sceneValues)
+            scores: scores, labels: labels, users: Array(test.users), scenes: Array(test.scenes),
+            taskNames: trainer.taskNames, sceneNames: dataset.schema.sceneValues)
         logger.info("evaluation after epoch \(epoch) (step \(trainer.globalStep)), \(test.count) test rows:\n" + report.formattedTables())
         if let runDirectory {
             let directory = RunDirectory(url: URL(fileURLWithPath: runDirectory))
