@@ -44,7 +44,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models"]),
         .testTarget(name: "DataPipelineTests", dependencies: ["DataPipeline"]),
         .testTarget(name: "CommunicationTests", dependencies: ["Communication"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "TensorCore", "Models"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "TensorCore", "Models", "Communication"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Training", "DataPipeline", "Models", "Communication"]),
     ],
     swiftLanguageModes: [.v5]

@@ -4,16 +4,16 @@ import Training
 import XCTest
 
 final class EmbeddingTablesTests: XCTestCase {
-    func makeTables() -> EmbeddingTables {
+    func makeTables() -> ReplicatedEmbeddingTables {
         let layout = FeatureLayout(names: ["user", "item"], widths: [2, 3])
-        return EmbeddingTables(layout: layout, rowCounts: [4, 5], optimizer: RowWiseAdagrad(learningRate: 0.5),
-                               initialAccumulator: 0.1, seed: 7)
+        return ReplicatedEmbeddingTables(layout: layout, rowCounts: [4, 5], optimizer: RowWiseAdagrad(learningRate: 0.5),
+                                         initialState: 0.1, seed: 7)
     }
 
-    func testLookupConcatenatesRowsInFeatureOrder() {
+    func testLookupConcatenatesRowsInFeatureOrder() throws {
         let tables = makeTables()
         // Two rows: (user 3, item 0) and (user 1, item 4).
-        let output = tables.lookup(ids: [3, 0, 1, 4], rowCount: 2)
+        let output = try tables.lookup(ids: [3, 0, 1, 4], rowCount: 2)
         XCTAssertEqual(output.shape, [2, 5])
         let user = tables.tables[0].weights
         let item = tables.tables[1].weights
@@ -21,7 +21,7 @@ final class EmbeddingTablesTests: XCTestCase {
         XCTAssertEqual(Array(output.scalars[5..<10]), Array(user[2..<4]) + Array(item[12..<15]))
     }
 
-    func testGradientOfRepeatedIdAccumulatesAndOnlyTouchedRowsMove() {
+    func testGradientOfRepeatedIdAccumulatesAndOnlyTouchedRowsMove() throws {
         let tables = makeTables()
         let before = tables.tables.map(\.weights)
         // User 2 appears in both rows; item rows 1 and 3 once each.
@@ -29,7 +29,7 @@ final class EmbeddingTablesTests: XCTestCase {
         tables.accumulateGradient(ids: [2, 1, 2, 3], rowCount: 2, inputGradient: gradient)
         XCTAssertEqual(Array(tables.tables[0].gradient[4..<6]), [4, 6])
         XCTAssertEqual(tables.tables[0].touchCounts, [0, 0, 2, 0])
-        tables.applyUpdate()
+        try tables.applyUpdate()
 
         let user = tables.tables[0].weights
         XCTAssertEqual(Array(user[0..<4]), Array(before[0][0..<4]))

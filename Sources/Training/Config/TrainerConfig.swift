@@ -89,6 +89,9 @@ public struct TrainSettings: Codable, Equatable, Sendable {
     public var sparseLearningRate: Float?
     /// Weight of each task's loss in the summed loss, in task order; all 1 when absent.
     public var taskWeights: [Float]?
+    /// Where embedding rows live: `rowSharded` (each row on one rank, looked up by all-to-all)
+    /// or `replicated` (every rank holds every row; gradients travel in the dense allreduce).
+    public var embeddingLayout = "rowSharded"
     /// Size of the fusion buckets that the ring allreduce sends, in bytes.
     public var allreduceBucketBytes = 4 << 20
     /// Rows scored per forward pass during evaluation, per rank.
@@ -102,7 +105,7 @@ public struct TrainSettings: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case batchSize, epochs, seed, optimizer, learningRate, weightDecay, sparseOptimizer, sparseLearningRate
-        case taskWeights, allreduceBucketBytes, evalBatchSize, maxSteps, logEverySteps
+        case taskWeights, embeddingLayout, allreduceBucketBytes, evalBatchSize, maxSteps, logEverySteps
     }
 
     public init(from decoder: Decoder) throws {
@@ -118,6 +121,7 @@ public struct TrainSettings: Codable, Equatable, Sendable {
         sparseOptimizer = try container.decodeIfPresent(String.self, forKey: .sparseOptimizer) ?? defaults.sparseOptimizer
         sparseLearningRate = try container.decodeIfPresent(Float.self, forKey: .sparseLearningRate)
         taskWeights = try container.decodeIfPresent([Float].self, forKey: .taskWeights)
+        embeddingLayout = try container.decodeIfPresent(String.self, forKey: .embeddingLayout) ?? defaults.embeddingLayout
         allreduceBucketBytes = try container.decodeIfPresent(Int.self, forKey: .allreduceBucketBytes)
             ?? defaults.allreduceBucketBytes
         evalBatchSize = try container.decodeIfPresent(Int.self, forKey: .evalBatchSize) ?? defaults.evalBatchSize
@@ -132,6 +136,10 @@ public struct TrainSettings: Codable, Equatable, Sendable {
         if !["lazyAdam", "rowWiseAdagrad"].contains(sparseOptimizer) {
             throw StrictDecoding.invalid("sparseOptimizer", in: decoder,
                                          "unknown sparse optimizer \"\(sparseOptimizer)\"; use lazyAdam or rowWiseAdagrad")
+        }
+        if !["rowSharded", "replicated"].contains(embeddingLayout) {
+            throw StrictDecoding.invalid("embeddingLayout", in: decoder,
+                                         "unknown layout \"\(embeddingLayout)\"; use rowSharded or replicated")
         }
         if !(learningRate > 0) {
             throw StrictDecoding.invalid("learningRate", in: decoder, "must be positive, got \(learningRate)")

@@ -15,24 +15,29 @@ extension Trainer {
         let share = shardRange(count: split.count, parts: communicator.worldSize, index: communicator.rank)
         var scores = [Float](repeating: 0, count: share.count * taskCount)
 
-        var start = share.lowerBound
-        while start < share.upperBound {
+        // Rank 0's share is the largest; every rank runs as many chunks as rank 0 because the
+        // lookups of sharded tables are collective.
+        let largestShare = shardRange(count: split.count, parts: communicator.worldSize, index: 0).count
+        let chunkCount = (largestShare + config.train.evalBatchSize - 1) / config.train.evalBatchSize
+        for chunk in 0..<chunkCount {
+            let start = min(share.lowerBound + chunk * config.train.evalBatchSize, share.upperBound)
             let end = min(start + config.train.evalBatchSize, share.upperBound)
             let rowCount = end - start
             var ids = [Int32](repeating: 0, count: rowCount * featureCount)
             for i in 0..<(rowCount * featureCount) {
                 ids[i] = split.features[start * featureCount + i]
             }
+            let rows = try embeddings.lookup(ids: ids, rowCount: rowCount)
+            guard rowCount > 0 else { continue }
             let scenes = (start..<end).map { split.scenes[$0] }
             let graph = Graph(training: false)
-            let input = graph.constant(embeddings.lookup(ids: ids, rowCount: rowCount))
+            let input = graph.constant(rows)
             let logits = model.forward(embeddings: input,
                                        batch: BatchContext(scenes: scenes, rowSeeds: Array(repeating: 0, count: rowCount)))
             let offset = (start - share.lowerBound) * taskCount
             for (i, logit) in logits.value.scalars.enumerated() {
                 scores[offset + i] = 1 / (1 + exp(-logit))
             }
-            start = end
         }
 
         let counts = (0..<communicator.worldSize).map {

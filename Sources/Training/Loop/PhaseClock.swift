@@ -3,6 +3,8 @@ import Foundation
 /// Phases of a training step, timed separately on every rank.
 public enum TrainingPhase: String, CaseIterable, Sendable {
     case input, embeddingLookup, forward, backward, allreduce, optimizer
+    /// The sparse update of the embedding rows, with the gradient exchange of sharded tables.
+    case embeddingUpdate
 }
 
 /// A monotonic stopwatch that charges the time since its last lap to a phase.

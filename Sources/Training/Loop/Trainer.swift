@@ -22,7 +22,7 @@ public final class Trainer {
     public let dataset: PreparedDataset
     public let layout: FeatureLayout
     public let model: RankingModel
-    public let embeddings: EmbeddingTables
+    public let embeddings: EmbeddingStore
     /// The tasks the model predicts: all of the data's tasks, or the first ones for a model with
     /// fewer heads (a single-task model predicts the first task).
     public let taskNames: [String]
@@ -59,17 +59,25 @@ public final class Trainer {
 
         let sparseRate = settings.sparseLearningRate ?? settings.learningRate
         let sparseOptimizer: SparseRowOptimizer
-        let initialAccumulator: Float
+        let initialState: Float
         switch settings.sparseOptimizer {
         case "rowWiseAdagrad":
-            sparseOptimizer = RowWiseAdagrad(learningRate: sparseRate)
-            initialAccumulator = 0.1
+            let adagrad = RowWiseAdagrad(learningRate: sparseRate)
+            sparseOptimizer = adagrad
+            initialState = adagrad.initialAccumulator
         default:
             sparseOptimizer = LazyAdam(learningRate: sparseRate)
-            initialAccumulator = 0
+            initialState = 0
         }
-        embeddings = EmbeddingTables(layout: layout, rowCounts: schema.tableRows, optimizer: sparseOptimizer,
-                                     initialAccumulator: initialAccumulator, seed: mixSeed(settings.seed, 0x454D42))
+        let tableSeed = mixSeed(settings.seed, 0x454D42)
+        switch settings.embeddingLayout {
+        case "replicated":
+            embeddings = ReplicatedEmbeddingTables(layout: layout, rowCounts: schema.tableRows, optimizer: sparseOptimizer,
+                                                   initialState: initialState, seed: tableSeed)
+        default:
+            embeddings = RowShardedEmbeddingTables(layout: layout, rowCounts: schema.tableRows, optimizer: sparseOptimizer,
+                                                   initialState: initialState, seed: tableSeed, communicator: communicator)
+        }
         switch settings.optimizer {
         case "sgd":
             optimizer = SGD(learningRate: settings.learningRate, weightDecay: settings.weightDecay)
@@ -79,20 +87,18 @@ public final class Trainer {
             optimizer = Adam(learningRate: settings.learningRate, weightDecay: settings.weightDecay)
         }
         allreduce = RingAllreduce(communicator: communicator, bucketBytes: settings.allreduceBucketBytes)
-        packing = GradientPacking(parameters: model.parameters, tables: embeddings.tables,
+        packing = GradientPacking(parameters: model.parameters, tables: embeddings.allreducedTables,
                                   taskCount: model.taskCount)
         gradientBuffer = [Float](repeating: 0, count: packing.count)
         try synchronizeInitialState()
     }
 
-    /// Copies rank 0's parameters and tables to every rank, so replicas start identical even if
-    /// initialization differed (another build, another BLAS).
+    /// Copies rank 0's dense parameters to every rank, so replicas start identical even if
+    /// initialization differed (another build, another math library). Embedding rows need no
+    /// copy: each row's initial value is a function of the seed, the feature and the row.
     func synchronizeInitialState() throws {
         for parameter in model.parameters {
             try communicator.broadcastArray(&parameter.value.scalars, root: 0)
-        }
-        for table in embeddings.tables {
-            try communicator.broadcastArray(&table.weights, root: 0)
         }
     }
 
@@ -136,10 +142,12 @@ public final class Trainer {
         // over ranks the allreduce computes is the mean over the global batch.
         let normalizer = Float(global.count) / Float(communicator.worldSize)
         var lossSums = [Float](repeating: 0, count: taskCount)
+        // The lookup is collective on sharded tables, so a rank with an empty slice joins it too.
+        let embeddingRows = try embeddings.lookup(ids: ids, rowCount: rowCount)
+        clock.lap(.embeddingLookup, into: &phaseSeconds)
         if rowCount > 0 {
             let graph = Graph(training: true)
-            let input = graph.input(embeddings.lookup(ids: ids, rowCount: rowCount))
-            clock.lap(.embeddingLookup, into: &phaseSeconds)
+            let input = graph.input(embeddingRows)
             let logits = model.forward(embeddings: input, batch: BatchContext(scenes: scenes, rowSeeds: rowSeeds))
             let labelTensor = Tensor(shape: [rowCount, taskCount], scalars: labels)
             let loss = binaryCrossEntropyWithLogits(logits, labels: labelTensor, taskWeights: taskWeights,
@@ -168,8 +176,9 @@ public final class Trainer {
         }
         optimizer.update(model.parameters)
         for parameter in model.parameters { parameter.zeroGradient() }
-        embeddings.applyUpdate()
         clock.lap(.optimizer, into: &phaseSeconds)
+        try embeddings.applyUpdate()
+        clock.lap(.embeddingUpdate, into: &phaseSeconds)
 
         let result = StepLoss(step: globalStep, rows: global.count, taskLosses: taskLosses)
         globalStep += 1

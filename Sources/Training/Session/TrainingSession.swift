@@ -58,7 +58,10 @@ public enum TrainingSession {
         let dataset = try openDataset(options, communicator: communicator, logger: logger)
         let trainer = try Trainer(config: config, dataset: dataset, communicator: communicator)
         let denseCount = trainer.model.parameters.reduce(0) { $0 + $1.value.count }
-        logger.info("model \(config.model.name): \(denseCount) dense parameters, \(trainer.embeddings.parameterCount) embedding parameters in \(trainer.embeddings.tables.count) tables")
+        logger.info("model \(config.model.name): \(denseCount) dense parameters, \(trainer.embeddings.parameterCount) embedding parameters in \(trainer.layout.names.count) tables (\(config.train.embeddingLayout))")
+        if let sharded = trainer.embeddings as? RowShardedEmbeddingTables, communicator.rank == 0 {
+            logger.info(ShardingReport.format(sharded.planSummary()))
+        }
 
         let output = try communicator.runOnRoot { () -> String? in
             guard let path = options.runDirectory else { return nil }
@@ -115,8 +118,11 @@ public enum TrainingSession {
         }
         summary.evaluation = report
         if options.keepFinalParameters || options.parameterDumpPath != nil {
-            let arrays = trainer.model.parameters.map { (name: $0.name, values: $0.value.scalars) }
-                + trainer.embeddings.tables.map { (name: "embedding." + $0.name, values: $0.weights) }
+            var arrays = trainer.model.parameters.map { (name: $0.name, values: $0.value.scalars) }
+            for (feature, name) in trainer.layout.names.enumerated() {
+                let table = try trainer.embeddings.gatherTable(feature, root: 0)
+                arrays.append((name: "embedding." + name, values: table ?? []))
+            }
             let dump = ParameterDump(arrays: arrays, stepLosses: summary.stepLosses.map(\.taskLosses))
             if options.keepFinalParameters {
                 summary.finalParameters = dump

@@ -1,11 +1,8 @@
 import Models
 import TensorCore
 
-/// One embedding table `[R, D]` with its sparse optimizer state and the gradient of the current step.
-///
-/// Every rank holds a full replica of each table; the gradient buffers are averaged across ranks
-/// with the dense gradients, and every rank then applies the same sparse update to the rows that
-/// any rank touched, so the replicas stay identical.
+/// One embedding table `[R, D]` held whole by every rank, with its sparse optimizer state and
+/// the gradient of the current step.
 public final class EmbeddingTable {
     public let name: String
     public let rowCount: Int
@@ -21,54 +18,57 @@ public final class EmbeddingTable {
     /// travel in the same allreduce as the gradients; any positive value marks a touched row.
     public var touchCounts: [Float]
 
-    init(name: String, rowCount: Int, dimension: Int, stateWidth: Int, initialAccumulator: Float,
-         generator: inout RandomGenerator) {
+    init(name: String, feature: Int, rowCount: Int, dimension: Int, stateWidth: Int, initialState: Float, seed: UInt64) {
         self.name = name
         self.rowCount = rowCount
         self.dimension = dimension
         self.stateWidth = stateWidth
-        weights = Initializer.uniform(low: -0.05, high: 0.05)
-            .makeTensor(shape: [rowCount * dimension], generator: &generator).scalars
-        optimizerState = [Float](repeating: initialAccumulator, count: rowCount * stateWidth)
+        var weights = [Float](repeating: 0, count: rowCount * dimension)
+        weights.withUnsafeMutableBufferPointer { buffer in
+            for row in 0..<rowCount {
+                initializeEmbeddingRow(row, feature: feature, seed: seed, into: buffer.baseAddress! + row * dimension,
+                                       dimension: dimension)
+            }
+        }
+        self.weights = weights
+        optimizerState = [Float](repeating: initialState, count: rowCount * stateWidth)
         gradient = [Float](repeating: 0, count: rowCount * dimension)
         touchCounts = [Float](repeating: 0, count: rowCount)
     }
 
     var parameterCount: Int { rowCount * dimension }
-    var bytes: Int { (weights.count + optimizerState.count) * MemoryLayout<Float>.size }
 }
 
-/// The embedding tables of all features, one per feature, looked up into the model input `[B, F·D]`.
-public final class EmbeddingTables {
+/// Every table held whole by every rank: the gradient buffers (`[R·D]` and touch counts `[R]`
+/// per table) are averaged across ranks with the dense gradients, and every rank then applies
+/// the same sparse update to the rows that any rank touched, so the replicas stay identical.
+/// The baseline that row sharding is checked against, and the simpler layout for small tables.
+public final class ReplicatedEmbeddingTables: EmbeddingStore {
     public let tables: [EmbeddingTable]
     public let layout: FeatureLayout
     let optimizer: SparseRowOptimizer
 
-    /// Creates one table per feature with `rowCounts[f]` rows, initialized U(-0.05, 0.05) from `seed`.
-    public init(layout: FeatureLayout, rowCounts: [Int], optimizer: SparseRowOptimizer, initialAccumulator: Float,
+    /// Creates one table per feature with `rowCounts[f]` rows, each row initialized by
+    /// `initializeEmbeddingRow`; the optimizer state starts at `initialState`.
+    public init(layout: FeatureLayout, rowCounts: [Int], optimizer: SparseRowOptimizer, initialState: Float,
                 seed: UInt64) {
         precondition(rowCounts.count == layout.names.count,
                      "\(rowCounts.count) table sizes for \(layout.names.count) features")
         self.layout = layout
         self.optimizer = optimizer
-        var made: [EmbeddingTable] = []
-        for (feature, name) in layout.names.enumerated() {
-            var generator = RandomGenerator(seed: mixSeed(seed, 0x454D42, UInt64(feature)))
+        tables = layout.names.enumerated().map { feature, name in
             let dimension = layout.widths[feature]
-            made.append(EmbeddingTable(name: name, rowCount: rowCounts[feature], dimension: dimension,
-                                       stateWidth: optimizer.stateWidth(dimension: dimension),
-                                       initialAccumulator: initialAccumulator, generator: &generator))
+            return EmbeddingTable(name: name, feature: feature, rowCount: rowCounts[feature], dimension: dimension,
+                                  stateWidth: optimizer.stateWidth(dimension: dimension), initialState: initialState,
+                                  seed: seed)
         }
-        tables = made
     }
 
+    public var tableRows: [Int] { tables.map(\.rowCount) }
     public var parameterCount: Int { tables.reduce(0) { $0 + $1.parameterCount } }
+    public var allreducedTables: [EmbeddingTable] { tables }
 
-    /// Gathers the rows of a batch into the model input.
-    /// - Parameters:
-    ///   - ids: `[B, F]` row ids, feature-major within a row, as `rowIDs(row)` returns them.
-    /// - Returns: `[B, F·D]`.
-    public func lookup(ids: [Int32], rowCount: Int) -> Tensor {
+    public func lookup(ids: [Int32], rowCount: Int) throws -> Tensor {
         let featureCount = tables.count
         precondition(ids.count == rowCount * featureCount, "\(ids.count) ids for \(rowCount) rows of \(featureCount) features")
         let width = layout.totalWidth
@@ -82,9 +82,8 @@ public final class EmbeddingTables {
                         let id = Int(ids[row * featureCount + feature])
                         precondition(id >= 0 && id < table.rowCount,
                                      "id \(id) out of range for table \(table.name) of \(table.rowCount) rows")
-                        let source = weights.baseAddress! + id * dimension
-                        let target = destination.baseAddress! + row * width + offset
-                        target.update(from: source, count: dimension)
+                        (destination.baseAddress! + row * width + offset)
+                            .update(from: weights.baseAddress! + id * dimension, count: dimension)
                     }
                 }
             }
@@ -92,7 +91,6 @@ public final class EmbeddingTables {
         return Tensor(shape: [rowCount, width], scalars: output)
     }
 
-    /// Adds the gradient of the model input `[B, F·D]` into each table's row gradients.
     public func accumulateGradient(ids: [Int32], rowCount: Int, inputGradient: Tensor) {
         let featureCount = tables.count
         let width = layout.totalWidth
@@ -113,9 +111,7 @@ public final class EmbeddingTables {
         }
     }
 
-    /// Applies the sparse optimizer to every row touched on any rank, then clears the gradients.
-    /// Call after the gradients and touch counts have been averaged across ranks.
-    public func applyUpdate() {
+    public func applyUpdate() throws {
         optimizer.beginStep()
         for table in tables {
             let dimension = table.dimension
@@ -135,5 +131,9 @@ public final class EmbeddingTables {
             table.gradient.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
             table.touchCounts.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
         }
+    }
+
+    public func gatherTable(_ feature: Int, root: Int) throws -> [Float]? {
+        tables[feature].weights
     }
 }

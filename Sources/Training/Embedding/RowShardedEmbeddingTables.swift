@@ -1,0 +1,271 @@
+import Communication
+import Foundation
+import Models
+import TensorCore
+
+/// The rows of one table that this rank owns: global rows `rank, rank + W, rank + 2W, ...`.
+final class EmbeddingShard {
+    let feature: Int
+    let rows: Int
+    let dimension: Int
+    let stateWidth: Int
+    /// `[localRows·D]`.
+    var weights: [Float]
+    /// `[localRows·stateWidth]`.
+    var optimizerState: [Float]
+
+    init(feature: Int, rows: Int, dimension: Int, stateWidth: Int, initialState: Float, plan: RowShardingPlan,
+         rank: Int, seed: UInt64) {
+        self.feature = feature
+        self.rows = rows
+        self.dimension = dimension
+        self.stateWidth = stateWidth
+        let localRows = plan.localRowCount(rows: rows, rank: rank)
+        var weights = [Float](repeating: 0, count: localRows * dimension)
+        weights.withUnsafeMutableBufferPointer { buffer in
+            for local in 0..<localRows {
+                initializeEmbeddingRow(plan.globalRow(localIndex: local, rank: rank), feature: feature, seed: seed,
+                                       into: buffer.baseAddress! + local * dimension, dimension: dimension)
+            }
+        }
+        self.weights = weights
+        optimizerState = [Float](repeating: initialState, count: localRows * stateWidth)
+    }
+
+    var bytes: Int { (weights.count + optimizerState.count) * MemoryLayout<Float>.size }
+}
+
+/// Embedding tables whose rows are spread over the ranks (`RowShardingPlan`): each row, with its
+/// optimizer state, lives on one rank only, so W ranks hold tables W times larger than one could.
+///
+/// A step runs in three stages, each an all-to-all:
+/// 1. input dist: each rank de-duplicates the (feature, id) pairs of its batch and sends every
+///    owner the ids it needs;
+/// 2. lookup: owners copy the requested rows and send them back, and each rank assembles its
+///    model input `[B, F·D]` from the unique rows;
+/// 3. gradient dist: after backward, each rank sums the gradient of every unique row over its
+///    batch and sends it to the row's owner, which sums what all ranks sent in rank order,
+///    divides by W (the gradient of the global mean loss) and applies the sparse optimizer.
+///
+/// With two ranks, rank 0 owning even ids and rank 1 odd ids, and batches {4, 5} on rank 0 and
+/// {5, 6} on rank 1: rank 0 requests 4 from itself and 5 from rank 1; rank 1 requests 6 from
+/// rank 0 and 5 from itself. Rank 1 then receives gradients for row 5 from both ranks and
+/// updates it once with their average.
+public final class RowShardedEmbeddingTables: EmbeddingStore {
+    public let layout: FeatureLayout
+    public let tableRows: [Int]
+    public let plan: RowShardingPlan
+    let communicator: Communicator
+    let optimizer: SparseRowOptimizer
+    let shards: [EmbeddingShard]
+    /// Seconds spent in each exchange since creation, for benchmarks.
+    public private(set) var lookupExchangeSeconds = 0.0
+    public private(set) var gradientExchangeSeconds = 0.0
+
+    // The last lookup, kept for the gradient exchange.
+    /// Unique keys `(feature << 40) | id` requested from each owner, `[W][n_d]`, in the order sent.
+    private var requestedKeys: [[Int64]] = []
+    /// Where each unique key's row starts in `uniqueRows`, by key.
+    private var rowOffsets: [Int64: Int] = [:]
+    /// The unique rows of the batch; later their summed gradients.
+    private var uniqueGradients: [Float] = []
+    /// Keys other ranks requested from this rank, `[W][m_s]`, for applying their gradients.
+    private var servedKeys: [[Int64]] = []
+
+    public init(layout: FeatureLayout, rowCounts: [Int], optimizer: SparseRowOptimizer, initialState: Float,
+                seed: UInt64, communicator: Communicator) {
+        precondition(rowCounts.count == layout.names.count, "\(rowCounts.count) table sizes for \(layout.names.count) features")
+        precondition(rowCounts.allSatisfy { $0 < (1 << 40) }, "table rows must stay below 2^40")
+        self.layout = layout
+        self.tableRows = rowCounts
+        self.optimizer = optimizer
+        self.communicator = communicator
+        plan = RowShardingPlan(worldSize: communicator.worldSize)
+        shards = layout.widths.enumerated().map { feature, dimension in
+            EmbeddingShard(feature: feature, rows: rowCounts[feature], dimension: dimension,
+                           stateWidth: optimizer.stateWidth(dimension: dimension), initialState: initialState,
+                           plan: RowShardingPlan(worldSize: communicator.worldSize), rank: communicator.rank, seed: seed)
+        }
+    }
+
+    public var parameterCount: Int { zip(tableRows, layout.widths).reduce(0) { $0 + $1.0 * $1.1 } }
+    public var allreducedTables: [EmbeddingTable] { [] }
+
+    /// Bytes of rows and optimizer state this rank holds, per feature.
+    public var localBytes: [Int] { shards.map(\.bytes) }
+
+    /// The rows and bytes each rank holds for every table, optimizer state included, assuming the
+    /// state width of this rank's optimizer.
+    public func planSummary() -> [(feature: String, rows: Int, rowsPerRank: [Int], bytesPerRank: [Int])] {
+        shards.map { shard in
+            let rowsPerRank = (0..<plan.worldSize).map { plan.localRowCount(rows: shard.rows, rank: $0) }
+            let rowBytes = (shard.dimension + shard.stateWidth) * MemoryLayout<Float>.size
+            return (layout.names[shard.feature], shard.rows, rowsPerRank, rowsPerRank.map { $0 * rowBytes })
+        }
+    }
+
+    static func key(feature: Int, id: Int) -> Int64 { Int64(feature) << 40 | Int64(id) }
+    static func feature(of key: Int64) -> Int { Int(key >> 40) }
+    static func id(of key: Int64) -> Int { Int(key & ((1 << 40) - 1)) }
+
+    public func lookup(ids: [Int32], rowCount: Int) throws -> Tensor {
+        let featureCount = layout.names.count
+        precondition(ids.count == rowCount * featureCount, "\(ids.count) ids for \(rowCount) rows of \(featureCount) features")
+        let start = DispatchClock.now()
+
+        // Input dist: the unique keys of the batch, grouped by owner.
+        var unique = Set<Int64>(minimumCapacity: ids.count)
+        for row in 0..<rowCount {
+            for feature in 0..<featureCount {
+                let id = Int(ids[row * featureCount + feature])
+                precondition(id >= 0 && id < tableRows[feature],
+                             "id \(id) out of range for table \(layout.names[feature]) of \(tableRows[feature]) rows")
+                unique.insert(Self.key(feature: feature, id: id))
+            }
+        }
+        var requests = [[Int64]](repeating: [], count: plan.worldSize)
+        for key in unique.sorted() {
+            requests[plan.owner(of: Self.id(of: key))].append(key)
+        }
+        requestedKeys = requests
+        servedKeys = try communicator.allToAllV(requests)
+
+        // Lookup: copy the requested rows and send them back.
+        var responses = [[Float]](repeating: [], count: plan.worldSize)
+        for (source, keys) in servedKeys.enumerated() {
+            var block = [Float]()
+            block.reserveCapacity(keys.count * 8)
+            for key in keys {
+                let shard = shards[Self.feature(of: key)]
+                let local = plan.localIndex(of: Self.id(of: key))
+                block.append(contentsOf: shard.weights[(local * shard.dimension)..<((local + 1) * shard.dimension)])
+            }
+            responses[source] = block
+        }
+        let rows = try communicator.allToAllV(responses)
+
+        // Assemble: place each unique row once, then copy it to every batch position using it.
+        rowOffsets = [:]
+        rowOffsets.reserveCapacity(unique.count)
+        var uniqueRows = [Float]()
+        for (owner, keys) in requests.enumerated() {
+            var offset = 0
+            for key in keys {
+                let dimension = layout.widths[Self.feature(of: key)]
+                rowOffsets[key] = uniqueRows.count
+                uniqueRows.append(contentsOf: rows[owner][offset..<(offset + dimension)])
+                offset += dimension
+            }
+        }
+        let width = layout.totalWidth
+        var output = [Float](repeating: 0, count: rowCount * width)
+        output.withUnsafeMutableBufferPointer { destination in
+            uniqueRows.withUnsafeBufferPointer { source in
+                for row in 0..<rowCount {
+                    for feature in 0..<featureCount {
+                        let offset = rowOffsets[Self.key(feature: feature, id: Int(ids[row * featureCount + feature]))]!
+                        (destination.baseAddress! + row * width + layout.offsets[feature])
+                            .update(from: source.baseAddress! + offset, count: layout.widths[feature])
+                    }
+                }
+            }
+        }
+        uniqueGradients = [Float](repeating: 0, count: uniqueRows.count)
+        lookupExchangeSeconds += DispatchClock.seconds(since: start)
+        return Tensor(shape: [rowCount, width], scalars: output)
+    }
+
+    public func accumulateGradient(ids: [Int32], rowCount: Int, inputGradient: Tensor) {
+        let featureCount = layout.names.count
+        let width = layout.totalWidth
+        inputGradient.scalars.withUnsafeBufferPointer { gradient in
+            uniqueGradients.withUnsafeMutableBufferPointer { target in
+                for row in 0..<rowCount {
+                    for feature in 0..<featureCount {
+                        let offset = rowOffsets[Self.key(feature: feature, id: Int(ids[row * featureCount + feature]))]!
+                        let source = gradient.baseAddress! + row * width + layout.offsets[feature]
+                        for k in 0..<layout.widths[feature] { target[offset + k] += source[k] }
+                    }
+                }
+            }
+        }
+    }
+
+    public func applyUpdate() throws {
+        let start = DispatchClock.now()
+
+        // Gradient dist: each owner receives, per source, the gradients of the keys it served.
+        var outgoing = [[Float]](repeating: [], count: plan.worldSize)
+        for (owner, keys) in requestedKeys.enumerated() {
+            var block = [Float]()
+            for key in keys {
+                let offset = rowOffsets[key]!
+                block.append(contentsOf: uniqueGradients[offset..<(offset + layout.widths[Self.feature(of: key)])])
+            }
+            outgoing[owner] = block
+        }
+        let incoming = try communicator.allToAllV(outgoing)
+
+        // Sum per row in rank order, so the result does not depend on arrival order.
+        var sums: [Int64: [Float]] = [:]
+        var order: [Int64] = []
+        for (source, keys) in servedKeys.enumerated() {
+            var offset = 0
+            for key in keys {
+                let dimension = layout.widths[Self.feature(of: key)]
+                let gradient = incoming[source][offset..<(offset + dimension)]
+                if var sum = sums[key] {
+                    for (k, value) in gradient.enumerated() { sum[k] += value }
+                    sums[key] = sum
+                } else {
+                    sums[key] = Array(gradient)
+                    order.append(key)
+                }
+                offset += dimension
+            }
+        }
+
+        optimizer.beginStep()
+        let scale = 1 / Float(plan.worldSize)
+        for key in order.sorted() {
+            let shard = shards[Self.feature(of: key)]
+            let local = plan.localIndex(of: Self.id(of: key))
+            var gradient = sums[key]!
+            for k in gradient.indices { gradient[k] *= scale }
+            shard.weights.withUnsafeMutableBufferPointer { weights in
+                shard.optimizerState.withUnsafeMutableBufferPointer { state in
+                    optimizer.updateRow(weights: weights.baseAddress! + local * shard.dimension,
+                                        state: state.baseAddress! + local * shard.stateWidth,
+                                        gradient: gradient, dimension: shard.dimension)
+                }
+            }
+        }
+        requestedKeys = []
+        servedKeys = []
+        rowOffsets = [:]
+        uniqueGradients = []
+        gradientExchangeSeconds += DispatchClock.seconds(since: start)
+    }
+
+    public func gatherTable(_ feature: Int, root: Int) throws -> [Float]? {
+        let shard = shards[feature]
+        let gathered = try communicator.gather(shard.weights, toRoot: root)
+        guard communicator.rank == root else { return nil }
+        var table = [Float](repeating: 0, count: shard.rows * shard.dimension)
+        for (rank, weights) in gathered.enumerated() {
+            for local in 0..<plan.localRowCount(rows: shard.rows, rank: rank) {
+                let row = plan.globalRow(localIndex: local, rank: rank)
+                table.replaceSubrange((row * shard.dimension)..<((row + 1) * shard.dimension),
+                                      with: weights[(local * shard.dimension)..<((local + 1) * shard.dimension)])
+            }
+        }
+        return table
+    }
+}
+
+/// Monotonic time for phase timings.
+enum DispatchClock {
+    static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+    static func seconds(since start: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
+}
