@@ -27,6 +27,9 @@ public struct ConfigError: Error, Equatable, CustomStringConvertible {
 public enum StrictDecoding {
     /// Decodes `type` from JSON `data`, converting every `DecodingError` into a `ConfigError`.
     public static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+        if let syntaxError = syntaxError(in: data) {
+            throw syntaxError
+        }
         do {
             return try JSONDecoder().decode(type, from: data)
         } catch let error as DecodingError {

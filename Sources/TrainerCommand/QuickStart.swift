@@ -52,11 +52,19 @@ enum GenerateCommand {
         .value("config-out", "FILE", "Also write a PEPNet training config that reads the generated files."),
     ]
 
+    /// The most log rows one call writes: the generator builds the whole log file in memory,
+    /// about 32 bytes a row, before writing it.
+    static let maxRows = 200_000_000
+
     static func run(_ arguments: [String]) throws -> Int32 {
         let options = try ParsedOptions(arguments, specs: specs)
         let defaults = SyntheticDataOptions()
+        let rows = try options.integer("rows", minimum: 0) ?? defaults.rows
+        if rows > maxRows {
+            throw UsageError(message: "option --rows must be at most \(maxRows), got \(rows)")
+        }
         let generatorOptions = SyntheticDataOptions(
-            rows: try options.integer("rows", minimum: 0) ?? defaults.rows,
+            rows: rows,
             users: try options.integer("users", minimum: 1) ?? defaults.users,
             items: try options.integer("items", minimum: 1) ?? defaults.items,
             days: try options.integer("days", minimum: 2) ?? defaults.days,
@@ -70,7 +78,11 @@ enum GenerateCommand {
         if let configPath = options.string("config-out") {
             var config = QuickStart.config()
             config.data = SyntheticDataGenerator.defaultConfig(directory: directory, options: generatorOptions)
-            try config.encodedJSON().write(to: URL(fileURLWithPath: configPath))
+            do {
+                try config.encodedJSON().write(to: URL(fileURLWithPath: configPath), options: .atomic)
+            } catch {
+                throw GenerateError(message: "cannot write config \(configPath): \((error as NSError).localizedDescription); choose a writable path")
+            }
             print("wrote config \(configPath); train with: trainer train --config \(configPath)")
         }
         return 0
@@ -96,4 +108,9 @@ enum CheckConfigCommand {
         print("\(path): valid; model \(config.model.name), \(data.features.count) features (input width \(layout.totalWidth)), tasks \(data.tasks.joined(separator: ", ")), \(data.scene.values.count) scenes")
         return 0
     }
+}
+
+struct GenerateError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
 }

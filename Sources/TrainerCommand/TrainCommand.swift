@@ -19,7 +19,8 @@ enum TrainCommand {
         .value("cache-dir", "DIR", "Folder of prepared binary data, reused while inputs and config are unchanged.", default: "runs/cache"),
         .value("epochs", "N", "Passes over the training split; replaces train.epochs."),
         .value("batch-size", "N", "Rows per step over all ranks; replaces train.batchSize."),
-        .value("learning-rate", "X", "Dense and sparse learning rate; replaces train.learningRate."),
+        .value("learning-rate", "X", "Learning rate of the dense parameters; replaces train.learningRate."),
+        .value("sparse-learning-rate", "X", "Learning rate of the embedding rows; replaces train.sparseLearningRate."),
         .value("seed", "N", "Seed of initialization, shuffling and dropout; replaces train.seed."),
         .value("max-steps", "N", "Stop after N steps in total; replaces train.maxSteps."),
         .flag("debug", "Run the ranks as threads of this process (no mpirun), with the same code paths."),
@@ -28,6 +29,9 @@ enum TrainCommand {
         .value("dump-parameters", "FILE", "After training, rank 0 writes every parameter and each step's loss to FILE (binary), to compare runs."),
         .value("log-level", "LEVEL", "debug, info, warning or error; also set by \(LogLevel.environmentVariable).", default: "info"),
     ]
+
+    /// The most in-process ranks `--debug` starts: each is a thread with its own model replica.
+    static let maxDebugRanks = 64
 
     static func run(_ arguments: [String]) throws -> Int32 {
         let options = try ParsedOptions(arguments, specs: specs)
@@ -38,6 +42,9 @@ enum TrainCommand {
             throw UsageError(message: error.description)
         }
         let ranks = try options.integer("ranks", minimum: 1)
+        if let ranks, ranks > maxDebugRanks {
+            throw UsageError(message: "option --ranks must be at most \(maxDebugRanks), got \(ranks); for more ranks use mpirun")
+        }
         if ranks != nil && !options.flag("debug") {
             throw UsageError(message: "option --ranks needs --debug; under mpirun the rank count comes from mpirun -n")
         }
@@ -54,15 +61,19 @@ enum TrainCommand {
                 dataDirectory = try QuickStart.ensureGeneratedData(directory: QuickStart.defaultDataDirectory)
             }
         }
+        if let dataDirectory {
+            // Written into config.json, so the run directory records the data actually read.
+            config.data.directory = dataDirectory
+        }
         if let epochs = try options.integer("epochs", minimum: 1) { config.train.epochs = epochs }
         if let batchSize = try options.integer("batch-size", minimum: 1) { config.train.batchSize = batchSize }
         if let rate = try options.positiveNumber("learning-rate") { config.train.learningRate = rate }
+        if let rate = try options.positiveNumber("sparse-learning-rate") { config.train.sparseLearningRate = rate }
         if let seed = try options.integer("seed", minimum: 0) { config.train.seed = UInt64(seed) }
         if let steps = try options.integer("max-steps", minimum: 1) { config.train.maxSteps = steps }
 
         var runOptions = RunOptions(config: config, configSource: configPath ?? "built-in quick start",
                                     cacheDirectory: options.string("cache-dir") ?? "runs/cache")
-        runOptions.dataDirectory = dataDirectory
         runOptions.runDirectory = options.string("run-dir")
             ?? "runs/" + RunDirectory.timestampName(modelName: config.model.name, date: Date())
         runOptions.overwriteRunDirectory = options.flag("overwrite")
@@ -77,7 +88,10 @@ enum TrainCommand {
                     do {
                         return try TrainingSession.run(runOptions, communicator: communicator, logger: logger)
                     } catch {
-                        if !(error is RootRankFailed) || communicator.rank == 0 {
+                        // Report each fault once: collective failures on rank 0, and not the
+                        // "aborted by rank r" that the other ranks see after a rank fails.
+                        let echo = error is CollectiveFailure || error is CommunicationError
+                        if !echo || communicator.rank == 0 {
                             logger.error("\(error)")
                         }
                         throw error
@@ -93,7 +107,7 @@ enum TrainCommand {
         let logger = Logger(rank: communicator.rank, worldSize: communicator.worldSize, level: level)
         do {
             _ = try TrainingSession.run(runOptions, communicator: communicator, logger: logger)
-        } catch let failure as RootRankFailed {
+        } catch let failure as CollectiveFailure {
             // Every rank raised this together, so no rank is left waiting: stop without MPI_Abort.
             if communicator.rank == 0 {
                 logger.error(failure.description)

@@ -12,8 +12,8 @@ final class FailureTests: XCTestCase {
         XCTAssertNotEqual(result.exitCode, 0, result.output)
         XCTAssertTrue(result.output.contains(missing), "the message names the missing path:\n\(result.output)")
         XCTAssertLessThan(Date().timeIntervalSince(started), 60, "the job took too long to stop:\n\(result.output)")
-        XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("run").path),
-                       "no run directory is created before the data is ready")
+        let log = try String(contentsOf: folder.appendingPathComponent("run/train.log"), encoding: .utf8)
+        XCTAssertTrue(log.contains(missing), "train.log records the failure:\n\(log)")
     }
 
     func testRanksWithDifferentConfigsAreStopped() throws {

@@ -53,7 +53,7 @@ public struct DataConfig: Codable, Equatable, Sendable {
         tasks = try container.decode([String].self, forKey: .tasks)
         split = try container.decode(SplitConfig.self, forKey: .split)
         userColumn = try container.decode(String.self, forKey: .userColumn)
-        embeddingDimension = try container.decode(Int.self, forKey: .embeddingDimension)
+        embeddingDimension = try container.decodeWholeNumber(forKey: .embeddingDimension, decoder: decoder)
         features = try container.decode([FeatureConfig].self, forKey: .features)
 
         if log.isEmpty {

@@ -71,11 +71,13 @@ public struct FeatureConfig: Codable, Equatable, Sendable {
             }
             encoding = value
         }
-        hashBuckets = try container.decodeIfPresent(Int.self, forKey: .hashBuckets)
-        buckets = try container.decodeIfPresent(Int.self, forKey: .buckets)
+        // Row ids are Int32, so a table has at most Int32.max rows.
+        hashBuckets = try container.decodeWholeNumberIfPresent(forKey: .hashBuckets, in: Int.min...Int(Int32.max),
+                                                               decoder: decoder)
+        buckets = try container.decodeWholeNumberIfPresent(forKey: .buckets, in: Int.min...1_000_000, decoder: decoder)
         firstToken = try container.decodeIfPresent(String.self, forKey: .firstToken)
-        embeddingDimension = try container.decodeIfPresent(Int.self, forKey: .embeddingDimension)
-        minCount = try container.decodeIfPresent(Int.self, forKey: .minCount)
+        embeddingDimension = try container.decodeWholeNumberIfPresent(forKey: .embeddingDimension, decoder: decoder)
+        minCount = try container.decodeWholeNumberIfPresent(forKey: .minCount, decoder: decoder)
         try validate(decoder)
     }
 

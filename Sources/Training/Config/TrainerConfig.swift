@@ -66,7 +66,7 @@ public struct TrainerConfig: Codable, Equatable, Sendable {
     /// The config as pretty JSON with sorted keys, as written to the run directory.
     public func encodedJSON() throws -> Data {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return try encoder.encode(self)
     }
 }
@@ -112,21 +112,25 @@ public struct TrainSettings: Codable, Equatable, Sendable {
         try StrictDecoding.rejectUnknownKeys(in: decoder, known: CodingKeys.allCases.map(\.rawValue))
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let defaults = TrainSettings()
-        batchSize = try container.decodeIfPresent(Int.self, forKey: .batchSize) ?? defaults.batchSize
-        epochs = try container.decodeIfPresent(Int.self, forKey: .epochs) ?? defaults.epochs
-        seed = try container.decodeIfPresent(UInt64.self, forKey: .seed) ?? defaults.seed
+        batchSize = try container.decodeWholeNumberIfPresent(forKey: .batchSize, in: 1...Int.max, decoder: decoder)
+            ?? defaults.batchSize
+        epochs = try container.decodeWholeNumberIfPresent(forKey: .epochs, in: 1...1_000_000, decoder: decoder) ?? defaults.epochs
+        seed = try container.decodeWholeNumberIfPresent(forKey: .seed, in: 0...Int.max, decoder: decoder).map(UInt64.init)
+            ?? defaults.seed
         optimizer = try container.decodeIfPresent(String.self, forKey: .optimizer) ?? defaults.optimizer
-        learningRate = try container.decodeIfPresent(Float.self, forKey: .learningRate) ?? defaults.learningRate
-        weightDecay = try container.decodeIfPresent(Float.self, forKey: .weightDecay) ?? defaults.weightDecay
+        learningRate = try container.decodeFloatIfPresent(forKey: .learningRate, decoder: decoder) ?? defaults.learningRate
+        weightDecay = try container.decodeFloatIfPresent(forKey: .weightDecay, decoder: decoder) ?? defaults.weightDecay
         sparseOptimizer = try container.decodeIfPresent(String.self, forKey: .sparseOptimizer) ?? defaults.sparseOptimizer
-        sparseLearningRate = try container.decodeIfPresent(Float.self, forKey: .sparseLearningRate)
+        sparseLearningRate = try container.decodeFloatIfPresent(forKey: .sparseLearningRate, decoder: decoder)
         taskWeights = try container.decodeIfPresent([Float].self, forKey: .taskWeights)
         embeddingLayout = try container.decodeIfPresent(String.self, forKey: .embeddingLayout) ?? defaults.embeddingLayout
-        allreduceBucketBytes = try container.decodeIfPresent(Int.self, forKey: .allreduceBucketBytes)
-            ?? defaults.allreduceBucketBytes
-        evalBatchSize = try container.decodeIfPresent(Int.self, forKey: .evalBatchSize) ?? defaults.evalBatchSize
-        maxSteps = try container.decodeIfPresent(Int.self, forKey: .maxSteps)
-        logEverySteps = try container.decodeIfPresent(Int.self, forKey: .logEverySteps) ?? defaults.logEverySteps
+        allreduceBucketBytes = try container.decodeWholeNumberIfPresent(forKey: .allreduceBucketBytes, in: 1024...Int.max,
+                                                                        decoder: decoder) ?? defaults.allreduceBucketBytes
+        evalBatchSize = try container.decodeWholeNumberIfPresent(forKey: .evalBatchSize, in: 1...Int.max, decoder: decoder)
+            ?? defaults.evalBatchSize
+        maxSteps = try container.decodeWholeNumberIfPresent(forKey: .maxSteps, in: 1...Int.max, decoder: decoder)
+        logEverySteps = try container.decodeWholeNumberIfPresent(forKey: .logEverySteps, in: 1...Int.max, decoder: decoder)
+            ?? defaults.logEverySteps
 
         if batchSize < 1 { throw StrictDecoding.invalid("batchSize", in: decoder, "must be at least 1, got \(batchSize)") }
         if epochs < 1 { throw StrictDecoding.invalid("epochs", in: decoder, "must be at least 1, got \(epochs)") }

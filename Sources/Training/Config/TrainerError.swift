@@ -7,6 +7,7 @@ public enum TrainerError: Error, CustomStringConvertible {
     case invalidConfig(path: String, error: ConfigError)
     case configMismatch(key: String, message: String)
     case invalidModel(source: String, error: ModelError)
+    case emptySplit(split: String, hint: String)
     case divergedReplicas(step: Int, ranks: [Int])
     case nonFiniteLoss(step: Int, rank: Int, task: String)
 
@@ -20,6 +21,8 @@ public enum TrainerError: Error, CustomStringConvertible {
             return "\(key): \(message)"
         case let .invalidModel(source, error):
             return "\(source): invalid config at \(error)"
+        case let .emptySplit(split, hint):
+            return "the \(split) split is empty: \(hint)"
         case let .divergedReplicas(step, ranks):
             return "dense parameters differ across ranks at step \(step): ranks \(ranks.map(String.init).joined(separator: ", ")) disagree with rank 0"
         case let .nonFiniteLoss(step, rank, task):

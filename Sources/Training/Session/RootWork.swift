@@ -7,12 +7,19 @@ private enum RootOutcome<Value: Codable>: Codable {
     case failure(String)
 }
 
-/// Raised on every rank when work that rank 0 did alone failed. All ranks raise it together, so
-/// the job can stop without `MPI_Abort`; rank 0's copy carries the original error.
-public struct RootRankFailed: Error, CustomStringConvertible {
+/// An error that every rank raises at the same point, so the job can stop without `MPI_Abort`
+/// and only rank 0 needs to report it: work that rank 0 did alone failed, or every rank found
+/// the same fault (an invalid config). A copy that carries the original error says so with
+/// `underlying`; the other copies carry its message.
+public struct CollectiveFailure: Error, CustomStringConvertible {
     public let message: String
-    /// The error rank 0 caught; nil on the other ranks.
+    /// The error this rank caught itself; nil where the message came from rank 0.
     public let underlying: Error?
+
+    public init(message: String, underlying: Error?) {
+        self.message = message
+        self.underlying = underlying
+    }
 
     public var description: String {
         underlying.map { String(describing: $0) } ?? "rank 0 failed: \(message)"
@@ -23,7 +30,7 @@ extension Communicator {
     /// Runs `work` on rank 0 only and gives its result to every rank.
     ///
     /// Rank 0 always broadcasts an outcome, success or failure, so the other ranks never wait
-    /// for a broadcast that will not come: when `work` throws, every rank throws `RootRankFailed`
+    /// for a broadcast that will not come: when `work` throws, every rank throws `CollectiveFailure`
     /// with its message.
     public func runOnRoot<Value: Codable>(_ work: () throws -> Value) throws -> Value {
         var payload = [UInt8]()
@@ -45,13 +52,13 @@ extension Communicator {
         }
         try broadcastArray(&payload, root: 0)
         if let rootError {
-            throw RootRankFailed(message: String(describing: rootError), underlying: rootError)
+            throw CollectiveFailure(message: String(describing: rootError), underlying: rootError)
         }
         switch try JSONDecoder().decode(RootOutcome<Value>.self, from: Data(payload)) {
         case .success(let value):
             return value
         case .failure(let message):
-            throw RootRankFailed(message: message, underlying: nil)
+            throw CollectiveFailure(message: message, underlying: nil)
         }
     }
 

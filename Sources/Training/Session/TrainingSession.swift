@@ -9,8 +9,6 @@ public struct RunOptions: Sendable {
     public var config: TrainerConfig
     /// Where the config came from, for logs.
     public var configSource: String
-    /// Replaces `data.directory` when set (`--data-dir`).
-    public var dataDirectory: String?
     /// Folder of prepared binary data, reused across runs while inputs and config are unchanged.
     public var cacheDirectory: String
     /// Run directory written by rank 0 (`<root>/<name>`; a name from the time and model when
@@ -51,18 +49,15 @@ public struct RunSummary: Sendable {
 public enum TrainingSession {
     public static func run(_ options: RunOptions, communicator: Communicator, logger: Logger) throws -> RunSummary {
         let config = options.config
-        logger.info("starting \(config.model.name) on \(communicator.worldSize) rank(s), config \(options.configSource)")
         try verifySameConfig(config, communicator: communicator)
-        try config.validate(source: options.configSource)
-
-        let dataset = try openDataset(options, communicator: communicator, logger: logger)
-        let trainer = try Trainer(config: config, dataset: dataset, communicator: communicator)
-        let denseCount = trainer.model.parameters.reduce(0) { $0 + $1.value.count }
-        logger.info("model \(config.model.name): \(denseCount) dense parameters, \(trainer.embeddings.parameterCount) embedding parameters in \(trainer.layout.names.count) tables (\(config.train.embeddingLayout))")
-        if let sharded = trainer.embeddings as? RowShardedEmbeddingTables, communicator.rank == 0 {
-            logger.info(ShardingReport.format(sharded.planSummary()))
+        do {
+            try config.validate(source: options.configSource)
+        } catch {
+            // Every rank validates the same config, so every rank fails here together.
+            throw CollectiveFailure(message: String(describing: error), underlying: error)
         }
 
+        // The run directory comes first, so train.log holds the whole run, failures included.
         let output = try communicator.runOnRoot { () -> String? in
             guard let path = options.runDirectory else { return nil }
             let url = URL(fileURLWithPath: path)
@@ -78,37 +73,67 @@ public enum TrainingSession {
             let file = try LogFile(url: RunDirectory(url: URL(fileURLWithPath: output)).logFileURL)
             logFile = file
             logger = Logger(rank: 0, worldSize: communicator.worldSize, level: logger.threshold, mirror: file)
-            logger.info("run directory \(output)")
         }
         defer { logFile?.close() }
+        do {
+            logger.info("starting \(config.model.name) on \(communicator.worldSize) rank(s), config \(options.configSource)")
+            if let output {
+                logger.info("run directory \(output)")
+            }
+            return try train(options, communicator: communicator, logger: logger, runDirectory: output)
+        } catch {
+            if let logFile {
+                logFile.write(Logger.formatLines(date: Date(), rank: 0, worldSize: communicator.worldSize, level: .error,
+                                                 message: String(describing: error)))
+            }
+            throw error
+        }
+    }
+
+    static func train(_ options: RunOptions, communicator: Communicator, logger: Logger,
+                      runDirectory output: String?) throws -> RunSummary {
+        let config = options.config
+        let dataset = try openDataset(options, communicator: communicator, logger: logger)
+        let trainer = try Trainer(config: config, dataset: dataset, communicator: communicator)
+        let denseCount = trainer.model.parameters.reduce(0) { $0 + $1.value.count }
+        logger.info("model \(config.model.name): \(denseCount) dense parameters, \(trainer.embeddings.parameterCount) embedding parameters in \(trainer.layout.names.count) tables (\(config.train.embeddingLayout))")
+        if let sharded = trainer.embeddings as? RowShardedEmbeddingTables, communicator.rank == 0 {
+            logger.info(ShardingReport.format(sharded.planSummary()))
+        }
         var summary = RunSummary()
         summary.runDirectory = output
 
         let settings = config.train
-        var stopped = false
         var report: EvaluationReport?
-        for epoch in 0..<settings.epochs where !stopped {
+        for epoch in 0..<settings.epochs {
+            if let maxSteps = settings.maxSteps, trainer.globalStep >= maxSteps {
+                break
+            }
             let plan = trainer.plan(epoch: epoch)
             logger.info("epoch \(epoch + 1)/\(settings.epochs): \(plan.stepCount) steps of \(settings.batchSize) rows over \(communicator.worldSize) rank(s)")
             var progress = ProgressMeter(epoch: epoch + 1, epochCount: settings.epochs, plan: plan,
                                          taskNames: trainer.taskNames)
             for step in 0..<plan.stepCount {
-                if let maxSteps = settings.maxSteps, trainer.globalStep >= maxSteps {
-                    stopped = true
-                    break
-                }
                 let loss = try trainer.trainStep(plan: plan, step: step)
                 summary.stepLosses.append(loss)
                 progress.record(loss)
                 if let every = options.checkEverySteps, trainer.globalStep % every == 0 {
                     try trainer.verifyReplicasAgree()
                 }
-                if communicator.rank == 0, trainer.globalStep % settings.logEverySteps == 0 || step == plan.stepCount - 1 {
+                let reachedMaxSteps = settings.maxSteps.map { trainer.globalStep >= $0 } ?? false
+                let lastStep = step == plan.stepCount - 1 || reachedMaxSteps
+                if communicator.rank == 0, trainer.globalStep % settings.logEverySteps == 0 || lastStep {
                     logger.info(progress.line().formatted())
                 }
+                if reachedMaxSteps {
+                    logger.info("stopping after \(trainer.globalStep) steps (train.maxSteps)")
+                    break
+                }
             }
-            report = try evaluate(trainer, dataset: dataset, epoch: epoch + 1, logger: logger, runDirectory: output,
-                                  lastLoss: summary.stepLosses.last)
+            if dataset.test.count > 0 {
+                report = try evaluate(trainer, dataset: dataset, epoch: epoch + 1, logger: logger, runDirectory: output,
+                                      lastLoss: summary.stepLosses.last)
+            }
         }
 
         summary.rowsPerRank = try communicator.allgatherValue(trainer.localRowsTrained)
@@ -152,11 +177,19 @@ public enum TrainingSession {
         }
     }
 
-    /// Prepares the binary data on rank 0 (or reuses it) and opens it on every rank.
+    /// Prepares the binary data on rank 0 (or reuses it) and opens it on every rank. Stops when
+    /// no training row is left; warns when no test row is.
     static func openDataset(_ options: RunOptions, communicator: Communicator, logger: Logger) throws -> PreparedDataset {
         let path = try communicator.runOnRoot { () -> String in
-            let result = try DataPreparation.prepare(config: options.config.data, dataDirectory: options.dataDirectory,
+            let result = try DataPreparation.prepare(config: options.config.data, dataDirectory: nil,
                                                      cacheDirectory: options.cacheDirectory)
+            if result.report.trainRows == 0 {
+                throw TrainerError.emptySplit(
+                    split: "train", hint: "no log row is kept by data.scene.values and data.split.trainMax; check both against the data")
+            }
+            if result.report.testRows == 0 {
+                logger.warning("the test split is empty (data.split.testMin \(options.config.data.split.testMin)); training runs without evaluation")
+            }
             logger.info(result.reusedCache ? "reusing prepared data \(result.path)" : "prepared data \(result.path)")
             logDataReport(result.report, logger: logger)
             return result.path
@@ -194,7 +227,7 @@ public enum TrainingSession {
         let report = try EvaluationReport(
             scores: scores, labels: labels, users: Array(test.users), scenes: Array(test.scenes),
             taskNames: trainer.taskNames, sceneNames: dataset.schema.sceneValues)
-        logger.info("evaluation after epoch \(epoch) (step \(trainer.globalStep)), \(test.count) test rows:\n" + report.formattedTables())
+        logger.info("evaluation after epoch \(epoch) (step \(trainer.globalStep)), \(test.count) test rows:\n" + report.formattedTables().trimmingCharacters(in: .newlines))
         if let runDirectory {
             let directory = RunDirectory(url: URL(fileURLWithPath: runDirectory))
             let record = EvaluationRecord(epoch: epoch, step: trainer.globalStep, trainLosses: lastLoss?.taskLosses,

@@ -20,7 +20,7 @@ public enum RunDirectoryError: Error, Equatable, CustomStringConvertible {
             return "invalid run name '\(name)': use a non-empty folder name without '/'"
         case let .notEmpty(path):
             return "run directory \(path) already exists and is not empty; "
-                + "choose another run name or pass the overwrite option to reuse it"
+                + "choose another run name or pass --overwrite to reuse it"
         case let .notADirectory(path):
             return "run directory \(path) exists but is a file; remove it or choose another run name"
         case let .createFailed(path, reason):

@@ -10,7 +10,7 @@ import Darwin
 ///     config.json     the configuration as used, pretty-printed with sorted keys
 ///     train.log       rank 0's log lines (open it with `LogFile(url: logFileURL)`)
 ///     metrics.json    the latest evaluation, replaced atomically
-///     metrics.jsonl   one JSON object per line, appended per evaluation or step record
+///     metrics.jsonl   one JSON object per line, appended per evaluation
 ///
 /// Only rank 0 creates and writes a run directory; other ranks never touch it.
 public struct RunDirectory: Sendable {
@@ -96,7 +96,7 @@ public struct RunDirectory: Sendable {
     private func encode<Value: Encodable>(_ value: Value, to url: URL,
                                           formatting: JSONEncoder.OutputFormatting) throws -> Data {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = formatting
+        encoder.outputFormatting = formatting.union(.withoutEscapingSlashes)
         do {
             return try encoder.encode(value)
         } catch {
