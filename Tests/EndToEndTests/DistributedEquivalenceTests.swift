@@ -65,6 +65,33 @@ final class DistributedEquivalenceTests: XCTestCase {
         XCTAssertEqual(five.evaluation?.rows, single.evaluation?.rows)
     }
 
+    func testShardedTablesOnFourRanksMatchReplicatedOnOneRank() throws {
+        let folder = try temporaryDirectory(self)
+        var replicated = try syntheticConfig(directory: folder.appendingPathComponent("data"), rows: 12_000,
+                                             batchSize: 256, maxSteps: 50, epochs: 2)
+        replicated.train.embeddingLayout = "replicated"
+        var sharded = replicated
+        sharded.train.embeddingLayout = "rowSharded"
+        let cache = folder.appendingPathComponent("cache")
+        let reference = try XCTUnwrap(try runInProcess(replicated, worldSize: 1, cache: cache).finalParameters)
+        let inProcess = try XCTUnwrap(try runInProcess(sharded, worldSize: 4, cache: cache).finalParameters)
+        let inProcessDifference = maxAbsoluteDifference(reference, inProcess)
+        XCTAssertLessThan(inProcessDifference.value, 1e-5, "in-process: largest difference in \(inProcessDifference.array)")
+
+        let configFile = folder.appendingPathComponent("sharded.json")
+        try sharded.encodedJSON().write(to: configFile)
+        let dumpFile = folder.appendingPathComponent("sharded.dump")
+        let result = try runTrainer(ranks: 4, ["train", "--config", configFile.path, "--cache-dir", cache.path,
+                                               "--run-dir", folder.appendingPathComponent("run").path,
+                                               "--dump-parameters", dumpFile.path])
+        XCTAssertEqual(result.exitCode, 0, result.output)
+        XCTAssertTrue(result.output.contains("embedding rows and bytes per rank"), result.output)
+        let fromMPI = try ParameterDump.read(from: dumpFile.path)
+        let mpiDifference = maxAbsoluteDifference(reference, fromMPI)
+        XCTAssertLessThan(mpiDifference.value, 1e-5, "mpirun: largest difference in \(mpiDifference.array)")
+        XCTAssertEqual(maxAbsoluteDifference(inProcess, fromMPI).value, 0, "mpirun and in-process ranks differ")
+    }
+
     func testMPIRunMatchesInProcessRanksBitForBit() throws {
         let folder = try temporaryDirectory(self)
         let config = try syntheticConfig(directory: folder.appendingPathComponent("data"), rows: 12_000,
