@@ -3,6 +3,9 @@ public enum ModelRegistry {
     public static let entries: [ModelEntry] = [
         PEPNet.entry,
         MultiTaskMLP.entry,
+        MMoE.entry,
+        PLE.entry,
+        SharedBottom.entry,
     ]
 
     public static func entry(named name: String) -> ModelEntry? {
