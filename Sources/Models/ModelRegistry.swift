@@ -4,6 +4,9 @@ public enum ModelRegistry {
         PEPNet.entry,
         MultiTaskMLP.entry,
         APG.entry,
+        MMoE.entry,
+        PLE.entry,
+        SharedBottom.entry,
     ]
 
     public static func entry(named name: String) -> ModelEntry? {
