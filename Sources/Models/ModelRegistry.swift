@@ -3,6 +3,7 @@ public enum ModelRegistry {
     public static let entries: [ModelEntry] = [
         PEPNet.entry,
         MultiTaskMLP.entry,
+        M2M.entry,
     ]
 
     public static func entry(named name: String) -> ModelEntry? {
