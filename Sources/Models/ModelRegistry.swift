@@ -7,6 +7,7 @@ public enum ModelRegistry {
         MMoE.entry,
         PLE.entry,
         SharedBottom.entry,
+        M2M.entry,
     ]
 
     public static func entry(named name: String) -> ModelEntry? {
