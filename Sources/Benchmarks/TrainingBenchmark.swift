@@ -1,38 +1,113 @@
 import Communication
 import DataPipeline
 import Foundation
+import Models
 import Training
 
-/// `trainer-bench train`: training throughput of a config, with the time of each step phase.
+/// `trainer-bench train` and `trainer-bench embeddings`: training throughput, the time of each
+/// part of a step, and peak memory per rank.
 ///
-/// Runs under mpirun or as a world of one. After `--warmup` steps it times `--steps` steps and
-/// rank 0 prints samples per second over all ranks and each phase's share of the step.
+/// Both run under mpirun or as a world of one. After `--warmup` steps they time `--steps` steps;
+/// rank 0 prints samples per second over all ranks, rank 0's time per step by phase, and every
+/// rank's peak resident memory beside the bound that row sharding promises.
 enum TrainingBenchmark {
-    static func run(arguments: [String]) throws {
+    struct Options {
         var configPath = "configs/pepnet-kuairand.json"
         var dataDirectory: String?
         var steps = 100
         var warmup = 10
+        // `embeddings` only:
+        var contextIds = 100_000_000
+        var rows = 1_000_000
+        var dimension = 16
+        var model = "mlp"
+    }
+
+    static func parse(_ arguments: [String], allowed: Set<String>) throws -> Options {
+        var options = Options()
         var index = 0
         while index < arguments.count {
             let name = arguments[index]
-            let value = index + 1 < arguments.count ? arguments[index + 1] : nil
+            guard allowed.contains(name), index + 1 < arguments.count else {
+                throw BenchmarkError(message: "unknown or incomplete option \(name); options: \(allowed.sorted().joined(separator: ", "))")
+            }
+            let value = arguments[index + 1]
             index += 2
-            switch (name, value) {
-            case ("--config", let value?): configPath = value
-            case ("--data-dir", let value?): dataDirectory = value
-            case ("--steps", let value?): steps = try positive(value, option: name)
-            case ("--warmup", let value?): warmup = try positive(value, option: name)
-            default:
-                throw BenchmarkError(message: "unknown or incomplete option \(name); use --config FILE --data-dir DIR --steps N --warmup N")
+            switch name {
+            case "--config": options.configPath = value
+            case "--data-dir": options.dataDirectory = value
+            case "--steps": options.steps = try positive(value, option: name)
+            case "--warmup": options.warmup = try positive(value, option: name)
+            case "--context-ids": options.contextIds = try positive(value, option: name)
+            case "--rows": options.rows = try positive(value, option: name)
+            case "--dimension": options.dimension = try positive(value, option: name)
+            default: options.model = value
             }
         }
+        return options
+    }
+
+    /// `train`: a config file's model on its data.
+    static func run(arguments: [String]) throws {
+        let options = try parse(arguments, allowed: ["--config", "--data-dir", "--steps", "--warmup"])
+        var config = try TrainerConfig.load(path: options.configPath)
+        if let directory = options.dataDirectory {
+            config.data.directory = directory
+        }
+        try measure(config: config, label: "config \(options.configPath)", options: options)
+    }
+
+    /// `embeddings`: generated data with one feature of `--context-ids` rows (100 million by
+    /// default), `--dimension`-wide embeddings and row-wise Adagrad; the run that shows what row
+    /// sharding holds.
+    static func runLargeTable(arguments: [String]) throws {
+        var options = try parse(arguments, allowed: ["--data-dir", "--steps", "--warmup", "--context-ids", "--rows",
+                                                     "--dimension", "--model"])
+        if !arguments.contains("--steps") { options.steps = 20 }
+        if !arguments.contains("--warmup") { options.warmup = 3 }
+        let directory = options.dataDirectory ?? "runs/large-table-data"
+        var generator = SyntheticDataOptions(rows: options.rows, users: 100_000, items: 50_000)
+        generator.contextIdSpace = options.contextIds
+        var data = SyntheticDataGenerator.defaultConfig(directory: directory, options: generator)
+        data.embeddingDimension = options.dimension
+        var train = TrainSettings()
+        train.sparseOptimizer = "rowWiseAdagrad"
+        train.sparseLearningRate = 0.05
+        var model = ModelConfig(name: options.model)
+        if options.model == "pepnet" {
+            model.options["personaFeatures"] = .array([.string("user_id"), .string("item_id"), .string("author_id")])
+        }
+        let config = TrainerConfig(data: data, model: model, train: train)
 
         let communicator = try MPICommunicator()
         defer { try? communicator.finalize() }
-        let config = try TrainerConfig.load(path: configPath)
+        _ = try communicator.runOnRoot { () -> Bool in
+            let log = URL(fileURLWithPath: directory).appendingPathComponent(SyntheticDataGenerator.logFile).path
+            let header = FileHandle(forReadingAtPath: log).map { handle in
+                defer { try? handle.close() }
+                return String(decoding: handle.readData(ofLength: 200), as: UTF8.self)
+            }
+            if !(header?.contains("context_id") ?? false) {
+                print("generating \(options.rows) rows with \(options.contextIds) context ids into \(directory)")
+                try SyntheticDataGenerator(options: generator).write(to: directory)
+            }
+            return true
+        }
+        try measure(config: config, label: "generated data, context_id table of \(options.contextIds) rows × \(options.dimension)",
+                    options: options, communicator: communicator)
+    }
+
+    static func measure(config: TrainerConfig, label: String, options: Options,
+                        communicator existing: MPICommunicator? = nil) throws {
+        let communicator: MPICommunicator
+        if let existing {
+            communicator = existing
+        } else {
+            communicator = try MPICommunicator()
+        }
+        defer { if existing == nil { try? communicator.finalize() } }
         let path = try communicator.runOnRoot { () -> String in
-            try DataPreparation.prepare(config: config.data, dataDirectory: dataDirectory, cacheDirectory: "runs/cache").path
+            try DataPreparation.prepare(config: config.data, dataDirectory: nil, cacheDirectory: "runs/cache").path
         }
         let dataset = try PreparedDataset.open(path: path)
         let trainer = try Trainer(config: config, dataset: dataset, communicator: communicator)
@@ -50,24 +125,65 @@ enum TrainingBenchmark {
             step += 1
             return rows
         }
-        for _ in 0..<warmup { _ = try nextStep() }
+        for _ in 0..<options.warmup { _ = try nextStep() }
         let phasesBefore = trainer.phaseSeconds
+        let sharded = trainer.embeddings as? RowShardedEmbeddingTables
+        let exchangeBefore = (sharded?.lookupExchangeSeconds ?? 0, sharded?.gradientExchangeSeconds ?? 0)
         try communicator.barrier()
         let start = DispatchTime.now().uptimeNanoseconds
         var rows = 0
-        for _ in 0..<steps { rows += try nextStep() }
+        for _ in 0..<options.steps { rows += try nextStep() }
         try communicator.barrier()
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let peaks = try communicator.allgather(peakResidentBytes())
 
         guard communicator.rank == 0 else { return }
-        print("model \(config.model.name), config \(configPath), \(communicator.worldSize) rank(s), batch \(config.train.batchSize), OpenBLAS core \(BLASInfo.coreName)")
-        print(String(format: "%d steps, %d samples in %.3f s: %.0f samples/s", steps, rows, seconds, Double(rows) / seconds))
-        print("rank 0 time per step by phase:")
-        for phase in TrainingPhase.allCases {
-            let phaseSeconds = (trainer.phaseSeconds[phase] ?? 0) - (phasesBefore[phase] ?? 0)
-            let label = phase.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0)
-            print("  " + label + String(format: "%8.3f ms  %5.1f%%", 1000 * phaseSeconds / Double(steps), 100 * phaseSeconds / seconds))
+        let worldSize = communicator.worldSize
+        print("model \(config.model.name), \(label), \(worldSize) rank(s), batch \(config.train.batchSize), embeddings \(config.train.embeddingLayout), OpenBLAS core \(BLASInfo.coreName)")
+        print(String(format: "%d steps, %d samples in %.3f s: %.0f samples/s", options.steps, rows, seconds, Double(rows) / seconds))
+
+        func phase(_ name: TrainingPhase) -> Double { (trainer.phaseSeconds[name] ?? 0) - (phasesBefore[name] ?? 0) }
+        let lookupExchange = (sharded?.lookupExchangeSeconds ?? 0) - exchangeBefore.0
+        let gradientExchange = (sharded?.gradientExchangeSeconds ?? 0) - exchangeBefore.1
+        let rowsOfSteps: [(String, Double)] = [
+            ("input", phase(.input)),
+            ("lookup exchange", lookupExchange),
+            ("lookup (local)", phase(.embeddingLookup) - lookupExchange),
+            ("compute (forward, backward, dense optimizer)", phase(.forward) + phase(.backward) + phase(.optimizer)),
+            ("dense allreduce", phase(.allreduce)),
+            ("gradient exchange", gradientExchange),
+            ("sparse update (local)", phase(.embeddingUpdate) - gradientExchange),
+        ]
+        print("rank 0 time per step:")
+        for (name, total) in rowsOfSteps {
+            print("  " + name.padding(toLength: 46, withPad: " ", startingAt: 0)
+                  + String(format: "%8.3f ms  %5.1f%%", 1000 * total / Double(options.steps), 100 * total / seconds))
         }
+
+        let schema = dataset.schema
+        let stateWidth = config.train.sparseOptimizer == "rowWiseAdagrad" ? 1 : 2
+        let tableBytes = zip(schema.tableRows, schema.embeddingDimensions).reduce(0) { total, table in
+            total + table.0 * (table.1 + (stateWidth == 1 ? 1 : 2 * table.1)) * MemoryLayout<Float>.size
+        }
+        let denseBytes = trainer.model.parameters.reduce(0) { $0 + $1.value.count } * MemoryLayout<Float>.size
+        let bound = 1.3 * Double(tableBytes) / Double(worldSize) + Double(denseBytes)
+        print(String(format: "embedding rows and optimizer state: %.2f GiB in all, %.2f GiB per rank; dense parameters %.1f MiB",
+                     gib(tableBytes), gib(tableBytes) / Double(worldSize), Double(denseBytes) / 1_048_576))
+        print(String(format: "a replicated layout would hold %.2f GiB on every rank (%.2f GiB on %d ranks)",
+                     gib(tableBytes), gib(tableBytes) * Double(worldSize), worldSize))
+        print(String(format: "peak resident memory per rank, against 1.3 × tables / W + dense = %.2f GiB:", bound / 1_073_741_824))
+        for (rank, peak) in peaks.enumerated() {
+            print(String(format: "  rank %d  %.2f GiB  (%.2f of the bound)", rank, Double(peak) / 1_073_741_824, Double(peak) / bound))
+        }
+    }
+
+    static func gib(_ bytes: Int) -> Double { Double(bytes) / 1_073_741_824 }
+
+    /// The process's peak resident set size in bytes (`ru_maxrss`, kilobytes on Linux).
+    static func peakResidentBytes() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return usage.ru_maxrss * 1024
     }
 
     static func positive(_ text: String, option: String) throws -> Int {

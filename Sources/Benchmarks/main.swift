@@ -12,7 +12,8 @@ let usage = """
     benchmarks:
       gemm        GFLOP/s of the matmul path beside a plain Swift loop  [--seconds S]
       allreduce   ring allreduce against MPI_Allreduce (run under mpirun)  [--check] [--floats 1M,16M] [--repetitions N]
-      train       training samples/s and time per step phase  [--config FILE] [--data-dir DIR] [--steps N] [--warmup N]
+      train       training samples/s, time per step phase, peak memory  [--config FILE] [--data-dir DIR] [--steps N] [--warmup N]
+      embeddings  the same on generated data with a 100M-row table  [--context-ids N] [--rows N] [--dimension D] [--model NAME] [--steps N]
     """
 
 let arguments = Array(CommandLine.arguments.dropFirst())
@@ -26,6 +27,7 @@ do {
     case "gemm": try GEMMBenchmark.run(arguments: rest)
     case "allreduce": try AllreduceBenchmark.run(arguments: rest)
     case "train": try TrainingBenchmark.run(arguments: rest)
+    case "embeddings": try TrainingBenchmark.runLargeTable(arguments: rest)
     case "--help", "-h", "help": print(usage)
     default:
         FileHandle.standardError.write(Data(("trainer-bench: unknown benchmark \"\(name)\"\n\n" + usage + "\n").utf8))

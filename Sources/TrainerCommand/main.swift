@@ -11,6 +11,7 @@ let usage = """
       train         Train a model and evaluate it on the test split.
       generate      Write a synthetic multi-scene data set (CSV files).
       check-config  Validate a config file without training.
+      models        List the models and their options.
 
     Run `trainer <command> --help` for the options of a command.
     Several ranks: mpirun -n 4 trainer train ...  (see launch/local.sh)
@@ -30,6 +31,7 @@ let commands: [String: (summary: String, specs: [OptionSpec], run: ([String]) th
     "train": (TrainCommand.summary, TrainCommand.specs, TrainCommand.run),
     "generate": (GenerateCommand.summary, GenerateCommand.specs, GenerateCommand.run),
     "check-config": (CheckConfigCommand.summary, CheckConfigCommand.specs, CheckConfigCommand.run),
+    "models": (ModelsCommand.summary, ModelsCommand.specs, ModelsCommand.run),
 ]
 
 if command == "--help" || command == "-h" || command == "help" {

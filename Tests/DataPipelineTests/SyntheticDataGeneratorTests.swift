@@ -24,6 +24,34 @@ final class SyntheticDataGeneratorTests: XCTestCase {
         XCTAssertNotEqual(a[0], c[0])
     }
 
+    func testContextIdsAddOneHashedColumnAndLeaveTheRestUnchanged() throws {
+        let root = try TestSupport.temporaryDirectory(self)
+        let plain = SyntheticDataOptions(rows: 3_000, users: 200, items: 100, seed: 8)
+        var withContext = plain
+        withContext.contextIdSpace = 100_000_000
+        try SyntheticDataGenerator(options: plain).write(to: root + "/plain")
+        try SyntheticDataGenerator(options: withContext).write(to: root + "/context")
+
+        let plainLines = try String(contentsOfFile: root + "/plain/log.csv", encoding: .utf8).split(separator: "\n")
+        let contextLines = try String(contentsOfFile: root + "/context/log.csv", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(contextLines.count, plainLines.count)
+        XCTAssertEqual(contextLines[0], plainLines[0] + ",context_id")
+        var largest = 0
+        for (plainLine, contextLine) in zip(plainLines.dropFirst(), contextLines.dropFirst()) {
+            XCTAssertTrue(contextLine.hasPrefix(plainLine + ","), "\(contextLine) does not extend \(plainLine)")
+            let id = try XCTUnwrap(Int(contextLine.split(separator: ",").last!))
+            XCTAssertLessThan(id, 100_000_000)
+            largest = max(largest, id)
+        }
+        XCTAssertGreaterThan(largest, 50_000_000, "ids spread over the whole space")
+
+        let config = SyntheticDataGenerator.defaultConfig(directory: root + "/context", options: withContext)
+        let dataset = try DataPreparation.buildDataset(config: config)
+        let index = try XCTUnwrap(dataset.schema.featureNames.firstIndex(of: "context_id"))
+        XCTAssertEqual(dataset.schema.tableRows[index], 100_000_000)
+        XCTAssertEqual(dataset.schema.featureNames.last, "scene")
+    }
+
     func testDefaultConfigLoads() throws {
         let directory = try TestSupport.temporaryDirectory(self)
         let options = SyntheticDataOptions(rows: 7_000, users: 400, items: 300, days: 14, scenes: 5, seed: 3)

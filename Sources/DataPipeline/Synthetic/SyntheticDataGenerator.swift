@@ -40,6 +40,22 @@ public struct SyntheticDataGenerator {
                                      options: SyntheticDataOptions = SyntheticDataOptions()) -> DataConfig {
         let testDays = min(max(1, options.days / 7), max(1, options.days - 1))
         let firstTestDay = options.days - testDays
+        var features = [
+            FeatureConfig(name: "user_id"),
+            FeatureConfig(name: "item_id"),
+            FeatureConfig(name: "age_group"),
+            FeatureConfig(name: "gender"),
+            FeatureConfig(name: "activity"),
+            FeatureConfig(name: "city"),
+            FeatureConfig(name: "author_id", encoding: .hash, hashBuckets: 1_000),
+            FeatureConfig(name: "category"),
+            FeatureConfig(name: "duration", column: "duration_seconds", encoding: .quantile, buckets: 8),
+            FeatureConfig(name: "tag", column: "tags", firstToken: ","),
+        ]
+        if options.contextIdSpace > 0 {
+            features.append(FeatureConfig(name: "context_id", encoding: .hash, hashBuckets: max(2, options.contextIdSpace)))
+        }
+        features.append(FeatureConfig(name: "scene", encoding: .scene))
         return DataConfig(
             directory: directory, log: logFile,
             joins: [JoinConfig(file: userFile, key: "user_id"), JoinConfig(file: itemFile, key: "item_id")],
@@ -48,19 +64,7 @@ public struct SyntheticDataGenerator {
             split: SplitConfig(column: "date", trainMax: Double(options.date(ofDay: firstTestDay - 1)),
                                testMin: Double(options.date(ofDay: firstTestDay))),
             userColumn: "user_id", embeddingDimension: 8,
-            features: [
-                FeatureConfig(name: "user_id"),
-                FeatureConfig(name: "item_id"),
-                FeatureConfig(name: "age_group"),
-                FeatureConfig(name: "gender"),
-                FeatureConfig(name: "activity"),
-                FeatureConfig(name: "city"),
-                FeatureConfig(name: "author_id", encoding: .hash, hashBuckets: 1_000),
-                FeatureConfig(name: "category"),
-                FeatureConfig(name: "duration", column: "duration_seconds", encoding: .quantile, buckets: 8),
-                FeatureConfig(name: "tag", column: "tags", firstToken: ","),
-                FeatureConfig(name: "scene", encoding: .scene),
-            ])
+            features: features)
     }
 
     // MARK: Tables
@@ -108,9 +112,12 @@ public struct SyntheticDataGenerator {
     }
 
     private func logTable(_ model: SyntheticHiddenModel, random: inout SplitMix64) -> [UInt8] {
-        var text = CSVTextWriter(capacity: options.rows * 32)
-        text.appendLine("user_id,item_id,date,scene,click,long_view,like")
+        let withContext = options.contextIdSpace > 0
+        var text = CSVTextWriter(capacity: options.rows * (withContext ? 42 : 32))
+        text.appendLine("user_id,item_id,date,scene,click,long_view,like" + (withContext ? ",context_id" : ""))
         let dates = (0..<options.days).map { options.date(ofDay: $0) }
+        // A stream of its own, so adding the column leaves every other column unchanged.
+        var contextRandom = SplitMix64(seed: options.seed ^ 0x434F_4E54_4558_5400)
         for row in 0..<options.rows {
             let impression = model.sampleImpression(random: &random)
             text.append(impression.user)
@@ -127,6 +134,12 @@ public struct SyntheticDataGenerator {
             text.append(impression.longView ? 1 : 0)
             text.appendComma()
             text.append(impression.like ? 1 : 0)
+            if withContext {
+                // Skewed toward small ids, as real id logs are, but spread over the whole space.
+                let unit = contextRandom.nextUnit()
+                text.appendComma()
+                text.append(min(options.contextIdSpace - 1, Int(Double(options.contextIdSpace) * unit * unit)))
+            }
             text.appendNewline()
         }
         return text.bytes

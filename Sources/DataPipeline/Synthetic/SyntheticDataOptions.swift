@@ -16,6 +16,10 @@ public struct SyntheticDataOptions: Equatable, Sendable {
     public var sceneRowShares: [Double]
     /// First log date as yyyymmdd.
     public var startDate: Int
+    /// When positive, the log gets a `context_id` column drawn from `0..<contextIdSpace` (an
+    /// unbounded id such as a device or query id), which the default config hashes into a table of
+    /// that many rows; it carries no label signal. Zero leaves the column out.
+    public var contextIdSpace = 0
 
     public init(rows: Int = 100_000, users: Int = 2_000, items: Int = 1_000, days: Int = 14, scenes: Int = 5,
                 seed: UInt64 = 1, sceneClickRates: [Double]? = nil, sceneRowShares: [Double]? = nil,
