@@ -3,6 +3,8 @@ public enum ModelRegistry {
     public static let entries: [ModelEntry] = [
         PEPNet.entry,
         MultiTaskMLP.entry,
+        STAR.entry,
+        HMoE.entry,
     ]
 
     public static func entry(named name: String) -> ModelEntry? {

@@ -41,7 +41,7 @@ public struct RowGroups: Sendable, Equatable {
     /// Number of rows B.
     public var rowCount: Int { order.count }
 
-    /// The original positions of group g's rows, in increasing order.
+    /// Returns the original positions of group g's rows, in increasing order.
     public func rows(ofGroup group: Int) -> ArraySlice<Int> {
         order[offsets[group]..<offsets[group + 1]]
     }

@@ -35,7 +35,8 @@ final class MultiTaskMLPTests: XCTestCase {
 
     func testConfigRejectsUnknownModel() {
         XCTAssertThrowsError(try ModelConfig(name: "pepnett").make(ModelContext(layout: smallLayout, taskCount: 1, sceneCount: 3, seed: 1))) { error in
-            XCTAssertEqual(error as? ModelError, .unknownModel(name: "pepnett", known: ["pepnet", "mlp"]))
+            XCTAssertEqual(error as? ModelError, .unknownModel(name: "pepnett", known: ModelRegistry.entries.map(\.name)))
+            XCTAssertTrue("\(error)".contains("choose one of pepnet, mlp"), "\(error)")
         }
     }
 }
