@@ -8,6 +8,8 @@ public enum ModelRegistry {
         PLE.entry,
         SharedBottom.entry,
         M2M.entry,
+        STAR.entry,
+        HMoE.entry,
     ]
 
     public static func entry(named name: String) -> ModelEntry? {
