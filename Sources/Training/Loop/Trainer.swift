@@ -11,11 +11,13 @@ public struct StepLoss: Sendable, Equatable {
     public let taskLosses: [Double]
 }
 
-/// One rank's replica of the model, its share of the data, and the step it is at.
+/// One rank's replica of the dense model, its embedding rows, its share of the data, and the
+/// step it is at.
 ///
-/// Every step each rank runs forward and backward on its slice of the global batch, the ring
-/// allreduce averages the gradients (dense parameters and embedding rows), and every rank applies
-/// the same update, so replicas stay identical without ever sending parameters.
+/// Each step, every rank runs forward and backward on its slice of the global batch. The ring
+/// allreduce averages the dense gradients, and every rank applies the same dense update, so the
+/// dense replicas stay identical without sending parameters. Embedding rows are updated by their
+/// owners (`RowShardedEmbeddingTables`) or, with replicated tables, through the same allreduce.
 public final class Trainer {
     public let communicator: Communicator
     public let config: TrainerConfig
@@ -102,7 +104,7 @@ public final class Trainer {
         }
     }
 
-    /// The plan of `epoch`, the same on every rank but for `rank`.
+    /// Returns the plan of `epoch`, the same on every rank but for `rank`.
     public func plan(epoch: Int) -> EpochPlan {
         EpochPlan(epoch: epoch, rowCount: dataset.train.count, globalBatchSize: config.train.batchSize,
                   worldSize: communicator.worldSize, rank: communicator.rank, seed: config.train.seed)
