@@ -15,7 +15,7 @@ public struct LoadedCheckpoint: Sendable {
 
 /// Finds, verifies and loads checkpoints that `CheckpointWriter` wrote.
 public enum CheckpointLoader {
-    /// Returns the checkpoint folder that `path` names: a checkpoint folder itself (it holds
+    /// Returns the checkpoint folder that `path` names: a checkpoint folder itself (it contains
     /// `manifest.json`), or a run directory or its `checkpoints/` folder, meaning the complete
     /// checkpoint with the highest step. Temporary folders of interrupted saves are skipped.
     public static func resolve(_ path: String) throws -> URL {

@@ -3,7 +3,7 @@ import Foundation
 /// `manifest.json` of a checkpoint directory: what was saved, at which point of training, and
 /// each binary file with its size and checksum, so a reader can check a checkpoint before using it.
 ///
-/// A checkpoint directory holds
+/// A checkpoint directory contains
 ///
 ///     manifest.json              this manifest, written last
 ///     dense.bin                  every dense parameter in `dense` order, Float32
@@ -67,7 +67,7 @@ public struct CheckpointManifest: Codable, Equatable, Sendable {
     public var stepInEpoch: Int
     /// Training rows of the prepared data; the epoch plans depend on it.
     public var trainRows: Int
-    /// Where the randomness of the rest of the run comes from. Shuffling, dropout and
+    /// The source of the randomness of the rest of the run. Shuffling, dropout and
     /// initialization are functions of `train.seed`, the epoch and the global step, so no
     /// generator state needs saving.
     public var randomState: String
@@ -79,10 +79,10 @@ public struct CheckpointManifest: Codable, Equatable, Sendable {
     public var denseOptimizer: OptimizerEntry
     public var sparseOptimizer: OptimizerEntry
 
-    /// The checkpoint folder name of global step `step`.
+    /// Returns the checkpoint folder name of global step `step`.
     public static func directoryName(step: Int) -> String { "step-\(step)" }
 
-    /// The step of a checkpoint folder name such as `step-120`, nil for other names (temporary
+    /// Returns the step of a checkpoint folder name such as `step-120`, nil for other names (temporary
     /// folders `step-120.tmp-<pid>` included).
     public static func step(ofDirectoryName name: String) -> Int? {
         guard name.hasPrefix("step-") else { return nil }

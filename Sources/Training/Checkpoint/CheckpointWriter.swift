@@ -7,7 +7,7 @@ import Glibc
 import Darwin
 #endif
 
-/// Where training continues after a checkpoint: the epoch (from 0) and the step within it.
+/// The point where training continues after a checkpoint: the epoch (from 0) and the step within it.
 public struct TrainingPosition: Sendable, Equatable {
     public var epoch: Int
     public var stepInEpoch: Int
@@ -20,9 +20,9 @@ public struct TrainingPosition: Sendable, Equatable {
 
 /// Writes checkpoints of a `Trainer` into `<run directory>/checkpoints/step-<N>/`.
 ///
-/// Every rank calls `save` at the same step. Rank 0 writes every file; the embedding rows and
-/// their optimizer state travel from their owners to rank 0 one table at a time, in blocks of
-/// global rows, so rank 0 holds at most one block of one table besides its own shard.
+/// Every rank calls `save` at the same step, and rank 0 writes every file. The embedding rows
+/// and their optimizer state travel from their owners to rank 0 one table at a time, in blocks
+/// of global rows. So rank 0 keeps at most one block of one table besides its own shard.
 ///
 /// The save is atomic: files go into `step-<N>.tmp-<pid>/`, each synced, then the manifest, and
 /// only then is the folder renamed to `step-<N>` and the `latest` file replaced. A crash leaves
@@ -64,7 +64,7 @@ public struct CheckpointWriter {
                                                       isDirectory: true)
 
         // Rank 0 records its first failure and keeps taking part in the transfers, so the
-        // other ranks are never left blocked in a send; the failure is shared at the end.
+        // other ranks are never left blocked in a send. The failure is shared at the end.
         var failure: Error?
         var files: [CheckpointManifest.FileEntry] = []
         func attempt(_ work: () throws -> Void) {
@@ -137,7 +137,7 @@ public struct CheckpointWriter {
 
         try embeddings.withLocalRows(feature) { weights, state in
             guard case .sharded(let plan) = embeddings.rowPlacement else {
-                // Replicated tables: rank 0 already holds every row in global order.
+                // Replicated tables: rank 0 already has every row in global order.
                 if rank == 0 {
                     weights.withUnsafeBytes { rows in state.withUnsafeBytes { write(rows, $0) } }
                 }
@@ -223,8 +223,8 @@ public struct CheckpointWriter {
         let optimizerState = (trainer.optimizer as? ElementwiseOptimizer)?.state ?? [:]
         let sparse = trainer.embeddings.sparseOptimizer
         // NOTE: only parameters are saved. The running statistics of PartitionedNormalization
-        // (STAR, HMoE) are per rank and not parameters, so a resumed STAR or HMoE run starts
-        // them afresh and does not match an uninterrupted run exactly.
+        // (STAR) are per rank and not parameters, so a resumed STAR run starts them afresh and
+        // does not match an uninterrupted run exactly.
         return CheckpointManifest(
             formatVersion: CheckpointManifest.currentFormatVersion, modelName: trainer.config.model.name,
             config: trainer.config, worldSize: trainer.communicator.worldSize, globalStep: trainer.globalStep,

@@ -2,7 +2,7 @@ import Communication
 import DataPipeline
 import Foundation
 
-/// What `trainer eval` is given.
+/// The inputs of `trainer eval`.
 public struct EvaluationOptions: Sendable {
     /// A checkpoint folder, or a run directory meaning its newest checkpoint.
     public var checkpoint: String
@@ -22,7 +22,7 @@ public struct EvaluationOptions: Sendable {
     }
 }
 
-/// What `metrics.json` of `trainer eval` holds.
+/// The content of the `metrics.json` that `trainer eval` writes.
 struct CheckpointEvaluationRecord: Encodable {
     let checkpoint: String
     let step: Int
