@@ -26,6 +26,9 @@ enum TrainCommand {
         .flag("debug", "Run the ranks as threads of this process (no mpirun), with the same code paths."),
         .value("ranks", "N", "With --debug: number of in-process ranks.", default: "1"),
         .value("check-every", "N", "Compare dense parameter checksums across ranks every N steps and stop on divergence."),
+        .value("checkpoint-every", "N", "Write a checkpoint every N steps and at the end into <run dir>/checkpoints/; replaces train.checkpointEverySteps."),
+        .value("keep-checkpoints", "N", "Checkpoints kept; older ones are deleted; replaces train.keepCheckpoints.", default: "3"),
+        .value("resume", "DIR", "Continue from a checkpoint folder, or from the newest checkpoint of a run directory; without --config the checkpoint's config is used."),
         .value("dump-parameters", "FILE", "After training, rank 0 writes every parameter and each step's loss to FILE (binary), to compare runs."),
         .value("log-level", "LEVEL", "debug, info, warning or error; also set by \(LogLevel.environmentVariable).", default: "info"),
     ]
@@ -53,8 +56,11 @@ enum TrainCommand {
         let configPath = options.string("config")
         var config: TrainerConfig
         var dataDirectory = options.string("data-dir")
+        let resume = options.string("resume")
         if let configPath {
             config = try TrainerConfig.load(path: configPath)
+        } else if let resume {
+            config = try CheckpointLoader.readManifest(directory: try CheckpointLoader.resolve(resume)).config
         } else {
             config = QuickStart.config()
             if dataDirectory == nil {
@@ -71,6 +77,8 @@ enum TrainCommand {
         if let rate = try options.positiveNumber("sparse-learning-rate") { config.train.sparseLearningRate = rate }
         if let seed = try options.integer("seed", minimum: 0) { config.train.seed = UInt64(seed) }
         if let steps = try options.integer("max-steps", minimum: 1) { config.train.maxSteps = steps }
+        if let every = try options.integer("checkpoint-every", minimum: 1) { config.train.checkpointEverySteps = every }
+        if let keep = try options.integer("keep-checkpoints", minimum: 1) { config.train.keepCheckpoints = keep }
 
         var runOptions = RunOptions(config: config, configSource: configPath ?? "built-in quick start",
                                     cacheDirectory: options.string("cache-dir") ?? "runs/cache")
@@ -79,51 +87,10 @@ enum TrainCommand {
         runOptions.overwriteRunDirectory = options.flag("overwrite")
         runOptions.checkEverySteps = checkEvery
         runOptions.parameterDumpPath = options.string("dump-parameters")
+        runOptions.resumeFrom = resume
 
-        if options.flag("debug") {
-            let worldSize = ranks ?? 1
-            do {
-                _ = try InProcessWorld.run(worldSize: worldSize) { communicator in
-                    let logger = Logger(rank: communicator.rank, worldSize: worldSize, level: level)
-                    do {
-                        return try TrainingSession.run(runOptions, communicator: communicator, logger: logger)
-                    } catch {
-                        // Report each fault once: collective failures on rank 0, and not the
-                        // "aborted by rank r" that the other ranks see after a rank fails.
-                        let echo = error is CollectiveFailure || error is CommunicationError
-                        if !echo || communicator.rank == 0 {
-                            logger.error("\(error)")
-                        }
-                        throw error
-                    }
-                }
-            } catch {
-                return 1  // Already logged by the rank that raised it.
-            }
-            return 0
-        }
-
-        let communicator = try MPICommunicator()
-        let logger = Logger(rank: communicator.rank, worldSize: communicator.worldSize, level: level)
-        do {
+        return RankLauncher.run(debugRanks: options.flag("debug") ? ranks ?? 1 : nil, level: level) { communicator, logger in
             _ = try TrainingSession.run(runOptions, communicator: communicator, logger: logger)
-        } catch let failure as CollectiveFailure {
-            // Every rank raised this together, so no rank is left waiting: stop without MPI_Abort.
-            if communicator.rank == 0 {
-                logger.error(failure.description)
-            }
-            try? communicator.finalize()
-            return 1
-        } catch {
-            logger.error("\(error)")
-            if communicator.worldSize > 1 {
-                // Peers may be blocked in a collective this rank will never join: end the whole job.
-                communicator.abort(message: "\(error)", code: 1)
-            }
-            try? communicator.finalize()
-            return 1
         }
-        try communicator.finalize()
-        return 0
     }
 }

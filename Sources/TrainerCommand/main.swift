@@ -9,6 +9,7 @@ let usage = """
 
     commands:
       train         Train a model and evaluate it on the test split.
+      eval          Evaluate a checkpoint on the test split.
       generate      Write a synthetic multi-scene data set (CSV files).
       check-config  Validate a config file without training.
       models        List the models and their options.
@@ -29,6 +30,7 @@ guard let command = arguments.first else {
 let rest = Array(arguments.dropFirst())
 let commands: [String: (summary: String, specs: [OptionSpec], run: ([String]) throws -> Int32)] = [
     "train": (TrainCommand.summary, TrainCommand.specs, TrainCommand.run),
+    "eval": (EvalCommand.summary, EvalCommand.specs, EvalCommand.run),
     "generate": (GenerateCommand.summary, GenerateCommand.specs, GenerateCommand.run),
     "check-config": (CheckConfigCommand.summary, CheckConfigCommand.specs, CheckConfigCommand.run),
     "models": (ModelsCommand.summary, ModelsCommand.specs, ModelsCommand.run),

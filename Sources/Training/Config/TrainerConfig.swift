@@ -100,12 +100,18 @@ public struct TrainSettings: Codable, Equatable, Sendable {
     public var maxSteps: Int?
     /// Every this many steps rank 0 logs the loss and throughput.
     public var logEverySteps = 50
+    /// Every this many steps, and once at the end, rank 0 writes a checkpoint into the run
+    /// directory's `checkpoints/`; nil writes none.
+    public var checkpointEverySteps: Int?
+    /// How many of the newest checkpoints stay; older ones are deleted once a new one is complete.
+    public var keepCheckpoints = 3
 
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case batchSize, epochs, seed, optimizer, learningRate, weightDecay, sparseOptimizer, sparseLearningRate
         case taskWeights, embeddingLayout, allreduceBucketBytes, evalBatchSize, maxSteps, logEverySteps
+        case checkpointEverySteps, keepCheckpoints
     }
 
     public init(from decoder: Decoder) throws {
@@ -131,6 +137,10 @@ public struct TrainSettings: Codable, Equatable, Sendable {
         maxSteps = try container.decodeWholeNumberIfPresent(forKey: .maxSteps, in: 1...Int.max, decoder: decoder)
         logEverySteps = try container.decodeWholeNumberIfPresent(forKey: .logEverySteps, in: 1...Int.max, decoder: decoder)
             ?? defaults.logEverySteps
+        checkpointEverySteps = try container.decodeWholeNumberIfPresent(forKey: .checkpointEverySteps, in: 1...Int.max,
+                                                                        decoder: decoder)
+        keepCheckpoints = try container.decodeWholeNumberIfPresent(forKey: .keepCheckpoints, in: 1...Int.max,
+                                                                   decoder: decoder) ?? defaults.keepCheckpoints
 
         if batchSize < 1 { throw StrictDecoding.invalid("batchSize", in: decoder, "must be at least 1, got \(batchSize)") }
         if epochs < 1 { throw StrictDecoding.invalid("epochs", in: decoder, "must be at least 1, got \(epochs)") }

@@ -32,6 +32,40 @@ public protocol EmbeddingStore: AnyObject {
     /// Returns the whole table of `feature` `[R·D]` on `root`. On the sharded layout the rows
     /// travel from their owners, one table at a time, and the other ranks get nil.
     func gatherTable(_ feature: Int, root: Int) throws -> [Float]?
+
+    /// Which global rows this rank holds, for checkpoints.
+    var rowPlacement: EmbeddingRowPlacement { get }
+    /// The optimizer of every table's rows.
+    var sparseOptimizer: SparseRowOptimizer { get }
+    /// Runs `body` with the rows this rank holds of `feature`'s table, `[localRows·D]`, and their
+    /// optimizer state `[localRows·stateWidth]`, in local order (`rowPlacement` maps them to
+    /// global rows). A checkpoint reads or replaces them; the counts must not change.
+    func withLocalRows<Result>(_ feature: Int,
+                               _ body: (inout [Float], inout [Float]) throws -> Result) rethrows -> Result
+}
+
+/// Which global rows of every table a rank holds.
+public enum EmbeddingRowPlacement: Sendable, Equatable {
+    /// Every rank holds every row, in global order.
+    case replicated
+    /// Each rank holds the rows `RowShardingPlan` assigns it.
+    case sharded(RowShardingPlan)
+
+    /// Global row of this rank's local row `localIndex`.
+    func globalRow(localIndex: Int, rank: Int) -> Int {
+        switch self {
+        case .replicated: return localIndex
+        case .sharded(let plan): return plan.globalRow(localIndex: localIndex, rank: rank)
+        }
+    }
+
+    /// Rows of a table of `rows` rows that `rank` holds.
+    func localRowCount(rows: Int, rank: Int) -> Int {
+        switch self {
+        case .replicated: return rows
+        case .sharded(let plan): return plan.localRowCount(rows: rows, rank: rank)
+        }
+    }
 }
 
 /// The initial value of one embedding row: uniform in (-0.05, 0.05), as Keras initializes

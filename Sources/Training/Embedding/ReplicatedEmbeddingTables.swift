@@ -133,6 +133,20 @@ public final class ReplicatedEmbeddingTables: EmbeddingStore {
         }
     }
 
+    public var rowPlacement: EmbeddingRowPlacement { .replicated }
+    public var sparseOptimizer: SparseRowOptimizer { optimizer }
+
+    public func withLocalRows<Result>(_ feature: Int,
+                                      _ body: (inout [Float], inout [Float]) throws -> Result) rethrows -> Result {
+        let table = tables[feature]
+        let counts = (table.weights.count, table.optimizerState.count)
+        defer {
+            precondition((table.weights.count, table.optimizerState.count) == counts,
+                         "the rows of \(table.name) changed size from \(counts)")
+        }
+        return try body(&table.weights, &table.optimizerState)
+    }
+
     public func gatherTable(_ feature: Int, root: Int) throws -> [Float]? {
         tables[feature].weights
     }

@@ -247,6 +247,20 @@ public final class RowShardedEmbeddingTables: EmbeddingStore {
         gradientExchangeSeconds += DispatchClock.seconds(since: start)
     }
 
+    public var rowPlacement: EmbeddingRowPlacement { .sharded(plan) }
+    public var sparseOptimizer: SparseRowOptimizer { optimizer }
+
+    public func withLocalRows<Result>(_ feature: Int,
+                                      _ body: (inout [Float], inout [Float]) throws -> Result) rethrows -> Result {
+        let shard = shards[feature]
+        let counts = (shard.weights.count, shard.optimizerState.count)
+        defer {
+            precondition((shard.weights.count, shard.optimizerState.count) == counts,
+                         "the rows of \(layout.names[feature]) changed size from \(counts)")
+        }
+        return try body(&shard.weights, &shard.optimizerState)
+    }
+
     public func gatherTable(_ feature: Int, root: Int) throws -> [Float]? {
         let shard = shards[feature]
         let gathered = try communicator.gather(shard.weights, toRoot: root)

@@ -5,23 +5,31 @@ import Models
 import TensorCore
 
 extension Trainer {
-    /// Scores every row of the test split exactly once: rank r scores the r-th contiguous share
-    /// (shares differ by at most one row, and may be empty), and rank 0 gathers the scores in row
-    /// order. Returns the probabilities `[N, T]` on rank 0 and nil on the other ranks.
+    /// Scores every row of the test split exactly once: the split is cut into chunks of
+    /// `evalBatchSize` rows, rank r scores the r-th contiguous run of whole chunks (runs differ
+    /// by at most one chunk, and may be empty), and rank 0 gathers the scores in row order.
+    /// Every forward pass sees the same rows on any world size, so the scores, and the metrics
+    /// computed from them, do not depend on it. Returns the probabilities `[N, T]` on rank 0
+    /// and nil on the other ranks.
     public func predictTestSplit() throws -> [Float]? {
         let split = dataset.test
         let taskCount = model.taskCount
         let featureCount = layout.names.count
-        let share = shardRange(count: split.count, parts: communicator.worldSize, index: communicator.rank)
+        let chunkRows = config.train.evalBatchSize
+        let totalChunks = (split.count + chunkRows - 1) / chunkRows
+        func shareOf(_ rank: Int) -> Range<Int> {
+            let chunks = shardRange(count: totalChunks, parts: communicator.worldSize, index: rank)
+            return min(chunks.lowerBound * chunkRows, split.count)..<min(chunks.upperBound * chunkRows, split.count)
+        }
+        let share = shareOf(communicator.rank)
         var scores = [Float](repeating: 0, count: share.count * taskCount)
 
-        // Rank 0's share is the largest; every rank runs as many chunks as rank 0 because the
-        // lookups of sharded tables are collective.
-        let largestShare = shardRange(count: split.count, parts: communicator.worldSize, index: 0).count
-        let chunkCount = (largestShare + config.train.evalBatchSize - 1) / config.train.evalBatchSize
+        // Rank 0's run of chunks is the longest; every rank runs as many chunks as rank 0
+        // because the lookups of sharded tables are collective.
+        let chunkCount = shardRange(count: totalChunks, parts: communicator.worldSize, index: 0).count
         for chunk in 0..<chunkCount {
-            let start = min(share.lowerBound + chunk * config.train.evalBatchSize, share.upperBound)
-            let end = min(start + config.train.evalBatchSize, share.upperBound)
+            let start = min(share.lowerBound + chunk * chunkRows, share.upperBound)
+            let end = min(start + chunkRows, share.upperBound)
             let rowCount = end - start
             var ids = [Int32](repeating: 0, count: rowCount * featureCount)
             for i in 0..<(rowCount * featureCount) {
@@ -40,9 +48,7 @@ extension Trainer {
             }
         }
 
-        let counts = (0..<communicator.worldSize).map {
-            shardRange(count: split.count, parts: communicator.worldSize, index: $0).count * taskCount
-        }
+        let counts = (0..<communicator.worldSize).map { shareOf($0).count * taskCount }
         return try communicator.gatherArray(scores, counts: counts, root: 0)
     }
 }

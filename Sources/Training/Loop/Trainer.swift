@@ -33,7 +33,7 @@ public final class Trainer {
     let packing: GradientPacking
     let taskWeights: [Float]
     var gradientBuffer: [Float]
-    public private(set) var globalStep = 0
+    public internal(set) var globalStep = 0
     /// Rows this rank trained on, over all epochs so far.
     public private(set) var localRowsTrained = 0
     /// Seconds spent in each phase of the step on this rank, keyed by `TrainingPhase`.

@@ -13,16 +13,19 @@ private enum RootOutcome<Value: Codable>: Codable {
 /// `underlying`; the other copies carry its message.
 public struct CollectiveFailure: Error, CustomStringConvertible {
     public let message: String
-    /// The error this rank caught itself; nil where the message came from rank 0.
+    /// The error this rank caught itself; nil where the message came from another rank.
     public let underlying: Error?
+    /// The rank whose error the message is.
+    public let failedRank: Int
 
-    public init(message: String, underlying: Error?) {
+    public init(message: String, underlying: Error?, failedRank: Int = 0) {
         self.message = message
         self.underlying = underlying
+        self.failedRank = failedRank
     }
 
     public var description: String {
-        underlying.map { String(describing: $0) } ?? "rank 0 failed: \(message)"
+        underlying.map { String(describing: $0) } ?? "rank \(failedRank) failed: \(message)"
     }
 }
 

@@ -22,6 +22,8 @@ public struct RunOptions: Sendable {
     public var keepFinalParameters = false
     /// Rank 0 writes the final parameters and every step's loss to this file (`ParameterDump`).
     public var parameterDumpPath: String?
+    /// A checkpoint folder, or a run directory meaning its newest checkpoint, to continue from.
+    public var resumeFrom: String?
 
     public init(config: TrainerConfig, configSource: String, cacheDirectory: String) {
         self.config = config
@@ -105,16 +107,39 @@ public enum TrainingSession {
 
         let settings = config.train
         var report: EvaluationReport?
-        for epoch in 0..<settings.epochs {
+        var start = TrainingPosition(epoch: 0, stepInEpoch: 0)
+        if let resumeFrom = options.resumeFrom {
+            let clock = DispatchClock.now()
+            let checkpoint = try CheckpointLoader.load(resumeFrom, into: trainer, resuming: true)
+            start = checkpoint.position
+            summary.stepLosses = checkpoint.stepLosses
+            report = checkpoint.manifest.metrics
+            logger.info("resumed from \(checkpoint.directory.path) (saved on \(checkpoint.manifest.worldSize) rank(s)) at epoch \(start.epoch + 1), step \(start.stepInEpoch) of the epoch, global step \(trainer.globalStep); loaded in \(String(format: "%.2f", DispatchClock.seconds(since: clock))) s")
+        }
+        let checkpointWriter = try makeCheckpointWriter(settings, runDirectory: output)
+        var lastCheckpointStep: Int?
+        func saveCheckpoint(_ position: TrainingPosition) throws {
+            guard let checkpointWriter, lastCheckpointStep != trainer.globalStep else { return }
+            let clock = DispatchClock.now()
+            let folder = try checkpointWriter.save(trainer, position: position, stepLosses: summary.stepLosses, metrics: report)
+            lastCheckpointStep = trainer.globalStep
+            logger.info("checkpoint \(folder.path) written in \(String(format: "%.2f", DispatchClock.seconds(since: clock))) s")
+        }
+
+        var position = start
+        for epoch in start.epoch..<max(settings.epochs, start.epoch) {
             if let maxSteps = settings.maxSteps, trainer.globalStep >= maxSteps {
                 break
             }
             let plan = trainer.plan(epoch: epoch)
+            let firstStep = epoch == start.epoch ? min(start.stepInEpoch, plan.stepCount) : 0
+            position = TrainingPosition(epoch: epoch, stepInEpoch: firstStep)
             logger.info("epoch \(epoch + 1)/\(settings.epochs): \(plan.stepCount) steps of \(settings.batchSize) rows over \(communicator.worldSize) rank(s)")
             var progress = ProgressMeter(epoch: epoch + 1, epochCount: settings.epochs, plan: plan,
                                          taskNames: trainer.taskNames)
-            for step in 0..<plan.stepCount {
+            for step in firstStep..<plan.stepCount {
                 let loss = try trainer.trainStep(plan: plan, step: step)
+                position.stepInEpoch = step + 1
                 summary.stepLosses.append(loss)
                 progress.record(loss)
                 if let every = options.checkEverySteps, trainer.globalStep % every == 0 {
@@ -124,6 +149,11 @@ public enum TrainingSession {
                 let lastStep = step == plan.stepCount - 1 || reachedMaxSteps
                 if communicator.rank == 0, trainer.globalStep % settings.logEverySteps == 0 || lastStep {
                     logger.info(progress.line().formatted())
+                }
+                let lastStepOfRun = reachedMaxSteps || (lastStep && epoch == settings.epochs - 1)
+                // The save at the end of the run follows its evaluation, so it carries the metrics.
+                if let every = settings.checkpointEverySteps, trainer.globalStep % every == 0, !lastStepOfRun {
+                    try saveCheckpoint(position)
                 }
                 if reachedMaxSteps {
                     logger.info("stopping after \(trainer.globalStep) steps (train.maxSteps)")
@@ -135,6 +165,7 @@ public enum TrainingSession {
                                       lastLoss: summary.stepLosses.last)
             }
         }
+        try saveCheckpoint(position)
 
         summary.rowsPerRank = try communicator.allgatherValue(trainer.localRowsTrained)
         if communicator.rank == 0 {
@@ -160,6 +191,18 @@ public enum TrainingSession {
             }
         }
         return summary
+    }
+
+    /// Returns the writer of `train.checkpointEverySteps`, nil when the config asks for none.
+    static func makeCheckpointWriter(_ settings: TrainSettings, runDirectory: String?) throws -> CheckpointWriter? {
+        guard settings.checkpointEverySteps != nil else { return nil }
+        guard let runDirectory else {
+            throw CollectiveFailure(message: "train.checkpointEverySteps needs a run directory to write checkpoints into",
+                                    underlying: TrainerError.configMismatch(
+                                        key: "train.checkpointEverySteps",
+                                        message: "checkpoints need a run directory; give --run-dir or remove the key"))
+        }
+        return CheckpointWriter(runDirectory: URL(fileURLWithPath: runDirectory), keepCheckpoints: settings.keepCheckpoints)
     }
 
     /// Stops every rank when the ranks were started with different configs.
@@ -216,17 +259,7 @@ public enum TrainingSession {
                          runDirectory: String?, lastLoss: StepLoss?) throws -> EvaluationReport? {
         guard let scores = try trainer.predictTestSplit() else { return nil }
         let test = dataset.test
-        let taskCount = trainer.taskNames.count
-        let dataTaskCount = dataset.schema.taskNames.count
-        var labels = [Float](repeating: 0, count: test.count * taskCount)
-        for row in 0..<test.count {
-            for task in 0..<taskCount {
-                labels[row * taskCount + task] = test.labels[row * dataTaskCount + task]
-            }
-        }
-        let report = try EvaluationReport(
-            scores: scores, labels: labels, users: Array(test.users), scenes: Array(test.scenes),
-            taskNames: trainer.taskNames, sceneNames: dataset.schema.sceneValues)
+        let report = try makeReport(trainer, dataset: dataset, scores: scores)
         logger.info("evaluation after epoch \(epoch) (step \(trainer.globalStep)), \(test.count) test rows:\n" + report.formattedTables().trimmingCharacters(in: .newlines))
         if let runDirectory {
             let directory = RunDirectory(url: URL(fileURLWithPath: runDirectory))
@@ -236,6 +269,24 @@ public enum TrainingSession {
             try directory.appendMetricsLine(record)
         }
         return report
+    }
+}
+
+extension TrainingSession {
+    /// Returns the metrics of `scores` `[N, T]`, the probabilities of every test row.
+    static func makeReport(_ trainer: Trainer, dataset: PreparedDataset, scores: [Float]) throws -> EvaluationReport {
+        let test = dataset.test
+        let taskCount = trainer.taskNames.count
+        let dataTaskCount = dataset.schema.taskNames.count
+        var labels = [Float](repeating: 0, count: test.count * taskCount)
+        for row in 0..<test.count {
+            for task in 0..<taskCount {
+                labels[row * taskCount + task] = test.labels[row * dataTaskCount + task]
+            }
+        }
+        return try EvaluationReport(
+            scores: scores, labels: labels, users: Array(test.users), scenes: Array(test.scenes),
+            taskNames: trainer.taskNames, sceneNames: dataset.schema.sceneValues)
     }
 }
 
