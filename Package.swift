@@ -2,7 +2,8 @@
 // A data-parallel trainer for multi-scene, multi-task CTR models.
 //
 // Modules, lowest layer first (each depends only on the ones above it):
-//   CMPI, COpenBLAS     C shims over Open MPI and OpenBLAS (Debian -dev packages)
+//   CMPI, COpenBLAS,    C shims over Open MPI, OpenBLAS (Debian -dev packages) and glibc's
+//   CMalloc             allocator settings
 //   Configuration       strict JSON decoding shared by every config section
 //   TensorCore          Float32 tensors, reverse-mode tape, BLAS, optimizers
 //   Models              layers and the ranking models (PEPNet, MLP, ...)
@@ -29,7 +30,9 @@ let package = Package(
         // library reads that variable once, in its load-time constructor.
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
-        .target(name: "TensorCore", dependencies: ["COpenBLAS"], swiftSettings: optimize,
+        // Header only: glibc's mallopt, which the Glibc module does not export.
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
+        .target(name: "TensorCore", dependencies: ["COpenBLAS", "CMalloc"], swiftSettings: optimize,
                 linkerSettings: [.linkedLibrary("dl")]),
         .target(name: "Configuration", swiftSettings: optimize),
         .target(name: "Models", dependencies: ["TensorCore", "Configuration"], swiftSettings: optimize),

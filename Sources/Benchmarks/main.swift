@@ -16,6 +16,7 @@ let usage = """
       embeddings  the same on generated data with a 100M-row table  [--context-ids N] [--rows N] [--dimension D] [--model NAME] [--steps N]
     """
 
+Allocator.configureForTraining()
 let arguments = Array(CommandLine.arguments.dropFirst())
 guard let name = arguments.first else {
     FileHandle.standardError.write(Data(("trainer-bench: missing benchmark name\n\n" + usage + "\n").utf8))

@@ -1,4 +1,5 @@
 import Foundation
+import TensorCore
 import Training
 
 /// Top-level usage, printed by `trainer --help` and after a command-line mistake.
@@ -22,6 +23,7 @@ func printError(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))
 }
 
+Allocator.configureForTraining()
 let arguments = Array(CommandLine.arguments.dropFirst())
 guard let command = arguments.first else {
     printError("trainer: missing command\n\n" + usage)

@@ -67,8 +67,11 @@ public final class RowShardedEmbeddingTables: EmbeddingStore {
     private var requestedKeys: [[Int64]] = []
     /// Where each unique key's row starts in `uniqueRows`, by key.
     private var rowOffsets: [Int64: Int] = [:]
-    /// The unique rows of the batch; later their summed gradients.
+    /// The summed gradient of each unique row of the batch, at the row's offset.
     private var uniqueGradients: [Float] = []
+    /// The offset of each batch position's unique row, `[B·F]`, so the gradient pass needs no
+    /// hashing.
+    private var positionOffsets: [Int] = []
     /// Keys other ranks requested from this rank, `[W][m_s]`, for applying their gradients.
     private var servedKeys: [[Int64]] = []
 
@@ -157,15 +160,21 @@ public final class RowShardedEmbeddingTables: EmbeddingStore {
                 offset += dimension
             }
         }
+        var offsets = [Int](repeating: 0, count: rowCount * featureCount)
+        for position in 0..<(rowCount * featureCount) {
+            offsets[position] = rowOffsets[Self.key(feature: position % featureCount, id: Int(ids[position]))]!
+        }
+        positionOffsets = offsets
         let width = layout.totalWidth
+        let widths = layout.widths
+        let columns = layout.offsets
         var output = [Float](repeating: 0, count: rowCount * width)
         output.withUnsafeMutableBufferPointer { destination in
             uniqueRows.withUnsafeBufferPointer { source in
                 for row in 0..<rowCount {
                     for feature in 0..<featureCount {
-                        let offset = rowOffsets[Self.key(feature: feature, id: Int(ids[row * featureCount + feature]))]!
-                        (destination.baseAddress! + row * width + layout.offsets[feature])
-                            .update(from: source.baseAddress! + offset, count: layout.widths[feature])
+                        (destination.baseAddress! + row * width + columns[feature])
+                            .update(from: source.baseAddress! + offsets[row * featureCount + feature], count: widths[feature])
                     }
                 }
             }
@@ -177,18 +186,25 @@ public final class RowShardedEmbeddingTables: EmbeddingStore {
 
     public func accumulateGradient(ids: [Int32], rowCount: Int, inputGradient: Tensor) {
         let featureCount = layout.names.count
+        precondition(positionOffsets.count == rowCount * featureCount, "accumulateGradient needs the batch of the last lookup")
         let width = layout.totalWidth
-        inputGradient.scalars.withUnsafeBufferPointer { gradient in
-            uniqueGradients.withUnsafeMutableBufferPointer { target in
+        let widths = layout.widths
+        let columns = layout.offsets
+        let offsets = positionOffsets
+        var target = uniqueGradients
+        uniqueGradients = []
+        target.withUnsafeMutableBufferPointer { target in
+            inputGradient.scalars.withUnsafeBufferPointer { gradient in
                 for row in 0..<rowCount {
                     for feature in 0..<featureCount {
-                        let offset = rowOffsets[Self.key(feature: feature, id: Int(ids[row * featureCount + feature]))]!
-                        let source = gradient.baseAddress! + row * width + layout.offsets[feature]
-                        for k in 0..<layout.widths[feature] { target[offset + k] += source[k] }
+                        let destination = target.baseAddress! + offsets[row * featureCount + feature]
+                        let source = gradient.baseAddress! + row * width + columns[feature]
+                        for k in 0..<widths[feature] { destination[k] += source[k] }
                     }
                 }
             }
         }
+        uniqueGradients = target
     }
 
     public func applyUpdate() throws {
@@ -244,6 +260,7 @@ public final class RowShardedEmbeddingTables: EmbeddingStore {
         servedKeys = []
         rowOffsets = [:]
         uniqueGradients = []
+        positionOffsets = []
         gradientExchangeSeconds += DispatchClock.seconds(since: start)
     }
 
