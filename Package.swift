@@ -26,10 +26,10 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
                        providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
-        // Header only: OpenBLAS is opened with dlopen after OPENBLAS_CORETYPE is set, because the
-        // library reads that variable once, in its load-time constructor.
-        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
-                       providers: [.apt(["libopenblas-dev"])]),
+        // Header only, and deliberately without pkgConfig, whose "-lopenblas" would load the
+        // library at process start: OpenBLAS is opened with dlopen after OPENBLAS_CORETYPE and
+        // OPENBLAS_NUM_THREADS are set, because it reads both once, in its load-time constructor.
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
         // Header only: glibc's mallopt, which the Glibc module does not export.
         .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         .target(name: "TensorCore", dependencies: ["COpenBLAS", "CMalloc"], swiftSettings: optimize,
