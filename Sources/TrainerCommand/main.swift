@@ -14,6 +14,7 @@ let usage = """
       generate      Write a synthetic multi-scene data set (CSV files).
       check-config  Validate a config file without training.
       models        List the models and their options.
+      plot          Draw a run's loss and AUC charts (SVG) from its metrics.jsonl.
 
     Run `trainer <command> --help` for the options of a command.
     Several ranks: mpirun -n 4 trainer train ...  (see launch/local.sh)
@@ -36,6 +37,7 @@ let commands: [String: (summary: String, specs: [OptionSpec], run: ([String]) th
     "generate": (GenerateCommand.summary, GenerateCommand.specs, GenerateCommand.run),
     "check-config": (CheckConfigCommand.summary, CheckConfigCommand.specs, CheckConfigCommand.run),
     "models": (ModelsCommand.summary, ModelsCommand.specs, ModelsCommand.run),
+    "plot": (PlotCommand.summary, PlotCommand.specs, PlotCommand.run),
 ]
 
 if command == "--help" || command == "-h" || command == "help" {
