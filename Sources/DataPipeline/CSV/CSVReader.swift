@@ -185,10 +185,12 @@ private struct Parser {
         return "column \(index + 1)"
     }
 
-    /// Returns the offset of the next CR or LF at or after `start`, or the end of the bytes.
-    private func lineEnd(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
+    /// Returns the offset of the next comma, CR or LF at or after `start`, or the end of the bytes.
+    private func unquotedFieldEnd(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
         var index = start
-        while index < bytes.count, bytes[index] != lineFeed, bytes[index] != carriageReturn { index += 1 }
+        while index < bytes.count, bytes[index] != comma, bytes[index] != lineFeed, bytes[index] != carriageReturn {
+            index += 1
+        }
         return index
     }
 
@@ -221,7 +223,7 @@ private struct Parser {
                     if byte == quote {
                         let error = CSVError.unexpectedQuote(
                             file: fileName, line: line, column: columnName(count),
-                            value: BadRowHint.excerpt(UnsafeBufferPointer(rebasing: bytes[start..<lineEnd(bytes, from: start)])),
+                            value: BadRowHint.excerpt(UnsafeBufferPointer(rebasing: bytes[start..<unquotedFieldEnd(bytes, from: start)])),
                             detail: "a quote inside an unquoted field; enclose the whole field in quotes and double the inner quote")
                         skipPastLineBreak(bytes, &position)
                         throw error
