@@ -8,7 +8,7 @@ final class BadRowConfigTests: XCTestCase {
         var data: DataConfig
     }
 
-    /// A minimal data section with `errors` set to `errorsJSON` (omitted when `nil`).
+    /// Returns a minimal data section with `errors` set to `errorsJSON` (omitted when `nil`).
     private static func json(errors errorsJSON: String?) -> String {
         let errors = errorsJSON.map { ", \"errors\": \($0)" } ?? ""
         return """

@@ -20,7 +20,7 @@ struct RowScreening {
         /// Whether an empty field is a problem (the split column) or a missing value (quantiles).
         let emptyIsInvalid: Bool
 
-        /// The distinct-value id of a log row's field, -1 when empty or not joined.
+        /// Returns the distinct-value id of a log row's field, -1 when empty or not joined.
         func id(ofLogRow row: Int) -> Int32 {
             guard let sideRows else { return raw.ids[row] }
             let sideRow = sideRows[row]

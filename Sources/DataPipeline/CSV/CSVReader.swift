@@ -178,7 +178,7 @@ private struct Parser {
         return CSVError.invalidUTF8(file: fileName, line: line, column: column, value: BadRowHint.excerpt(field))
     }
 
-    /// The header name of field `index`, or its 1-based position when the header is not read yet
+    /// Returns the header name of field `index`, or its 1-based position when the header is not read yet
     /// or the row has more fields than the header.
     private func columnName(_ index: Int) -> String {
         if let header, index < header.count { return header[index] }

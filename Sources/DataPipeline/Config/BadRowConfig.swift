@@ -20,7 +20,7 @@ public enum BadRowKind: String, CaseIterable, Codable, Sendable {
     case unknownScene
 }
 
-/// What the data preparation does with a bad row.
+/// The action the data preparation takes on a bad row.
 public enum BadRowPolicy: String, Codable, Sendable {
     /// Stop the preparation with an error naming the file, line, column and value.
     case stop
@@ -83,12 +83,12 @@ public struct BadRowConfig: Codable, Equatable, Sendable {
         }
     }
 
-    /// The policies a kind accepts: `keep` only for `missingJoinKey`.
+    /// Returns the policies a kind accepts: `keep` only for `missingJoinKey`.
     public static func allowedPolicies(_ kind: BadRowKind) -> [BadRowPolicy] {
         kind == .missingJoinKey ? [.stop, .skip, .keep] : [.stop, .skip]
     }
 
-    /// The policy of one kind.
+    /// Accesses the policy of one kind.
     public subscript(kind: BadRowKind) -> BadRowPolicy {
         get {
             switch kind {
