@@ -73,7 +73,7 @@ final class CSVReaderTests: XCTestCase {
 
     func testTooFewFieldsNamesLine() {
         XCTAssertThrowsError(try CSVReader.parse(text: "a,b,c\n1,2,3\n4,5\n", fileName: "few.csv")) { error in
-            XCTAssertEqual(error as? CSVError, .wrongFieldCount(file: "few.csv", line: 3, expected: 3, found: 2))
+            XCTAssertEqual(error as? CSVError, .wrongFieldCount(file: "few.csv", line: 3, expected: 3, found: 2, row: "4,5"))
             XCTAssertTrue("\(error)".contains("few.csv: line 3"), "\(error)")
         }
     }
@@ -81,13 +81,13 @@ final class CSVReaderTests: XCTestCase {
     func testTooManyFieldsNamesLine() {
         let text = "a,b\n\"x\ny\",2\n1,2,3\n"
         XCTAssertThrowsError(try CSVReader.parse(text: text, fileName: "many.csv")) { error in
-            XCTAssertEqual(error as? CSVError, .wrongFieldCount(file: "many.csv", line: 4, expected: 2, found: 3))
+            XCTAssertEqual(error as? CSVError, .wrongFieldCount(file: "many.csv", line: 4, expected: 2, found: 3, row: "1,2,3"))
         }
     }
 
     func testUnbalancedQuoteNamesOpeningLine() {
         XCTAssertThrowsError(try CSVReader.parse(text: "a,b\n1,2\n3,\"open\n4,5\n", fileName: "open.csv")) { error in
-            XCTAssertEqual(error as? CSVError, .unbalancedQuote(file: "open.csv", line: 3))
+            XCTAssertEqual(error as? CSVError, .unbalancedQuote(file: "open.csv", line: 3, column: "b", value: "\"open\\n4,5\\n"))
         }
     }
 

@@ -109,3 +109,24 @@ final class KuaiRandTests: XCTestCase {
         XCTAssertGreaterThan(rateTab1, 0.4)
     }
 }
+
+/// The data section of configs/pepnet-kuairand.json, decoded strictly as the trainer does.
+final class KuaiRandConfigFileTests: XCTestCase {
+    func testConfigFileRowCounts() throws {
+        guard let directory = TestSupport.kuaiRandDirectory else {
+            throw XCTSkip("KuaiRand-Pure log not found in \(TestSupport.expectedKuaiRandDirectory); skipping the real-data tests")
+        }
+        let path = TestSupport.packageRoot.appendingPathComponent("configs/pepnet-kuairand.json").path
+        let whole = try JSONSerialization.jsonObject(with: try Data(contentsOf: URL(fileURLWithPath: path)))
+        let section = try XCTUnwrap((whole as? [String: Any])?["data"])
+        var config = try StrictDecoding.decode(DataConfig.self, from: try JSONSerialization.data(withJSONObject: section))
+        config.directory = directory
+        let dataset = try DataPreparation.buildDataset(config: config)
+
+        XCTAssertEqual(dataset.report.rowsPerScene.reduce(0, +), 225_026)
+        XCTAssertEqual(dataset.report.trainRows, 196_056)
+        XCTAssertEqual(dataset.report.testRows, 28_970)
+        XCTAssertEqual(dataset.report.skippedRows.total, 0)
+        XCTAssertEqual(dataset.report.skippedRows.unknownScene, 228_329 - 225_026)
+    }
+}

@@ -25,7 +25,7 @@ public struct DatasetBuilder {
 
     public func build() throws -> EncodedDataset {
         let started = Date()
-        var report = PreparationReport(logRows: log.rowCount)
+        var report = PreparationReport(logRows: log.rowCount + log.skippedRows.total)
 
         let sceneColumn = try logColumn(config.scene.column, role: "scene")
         let splitColumn = try logColumn(config.split.column, role: "split")
@@ -34,8 +34,19 @@ public struct DatasetBuilder {
         let sources = try config.features.map { try source(of: $0) }
         let sideRowOfLogRow = try joinSideTables()
 
-        let scenes = sceneIndices(sceneColumn, &report)
-        let (trainRows, testRows) = try splitRows(splitColumn, scenes: scenes, &report)
+        let scenes = try sceneIndices(sceneColumn, &report)
+        let split = numberColumn(source: .log(column: splitColumn), sideRowOfLogRow: sideRowOfLogRow,
+                                 emptyIsInvalid: true)
+        var numberColumns = [split]
+        for (index, feature) in config.features.enumerated() where feature.resolvedEncoding == .quantile {
+            numberColumns.append(numberColumn(source: sources[index], sideRowOfLogRow: sideRowOfLogRow,
+                                              emptyIsInvalid: false, firstToken: feature.firstToken))
+        }
+        let screening = try RowScreening(builder: self, scenes: scenes, sideRowOfLogRow: sideRowOfLogRow,
+                                         taskColumns: taskColumns, numberColumns: numberColumns)
+        try recordSkippedRows(screening.counts, &report)
+
+        let (trainRows, testRows) = splitRows(split, scenes: scenes, skipped: screening.skipped, &report)
         report.trainRows = trainRows.count
         report.testRows = testRows.count
         for (join, sideRows) in zip(config.joins, sideRowOfLogRow) {
@@ -127,7 +138,7 @@ public struct DatasetBuilder {
     // MARK: Rows
 
     /// Returns the scene index of every log row, -1 for rows dropped by the scene filter.
-    private func sceneIndices(_ column: Int, _ report: inout PreparationReport) -> [Int32] {
+    private func sceneIndices(_ column: Int, _ report: inout PreparationReport) throws -> [Int32] {
         let raw = RawColumn(table: log, column: column)
         var indexOfValue = [Int32](repeating: -1, count: raw.values.count)
         for id in 0..<raw.values.count {
@@ -142,6 +153,11 @@ public struct DatasetBuilder {
         var droppedEmpty = 0
         for row in 0..<log.rowCount {
             let id = raw.ids[row]
+            if id < 0 || indexOfValue[Int(id)] < 0, config.errors.unknownScene == .stop {
+                throw DataError.unknownScene(file: log.fileName, line: log.lineNumber(ofRow: row),
+                                             column: raw.column,
+                                             value: BadRowHint.excerpt(id < 0 ? "" : raw.values.text(id)))
+            }
             if id < 0 {
                 droppedEmpty += 1
             } else if indexOfValue[Int(id)] < 0 {
@@ -157,23 +173,20 @@ public struct DatasetBuilder {
         }
         if droppedEmpty > 0 { report.droppedBySceneValue[""] = droppedEmpty }
         report.rowsPerScene = rowsPerScene
+        report.skippedRows.unknownScene = droppedEmpty + droppedById.reduce(0, +)
         return scenes
     }
 
-    /// Returns the log rows of the train and test splits, in log order.
-    private func splitRows(_ column: Int, scenes: [Int32],
-                           _ report: inout PreparationReport) throws -> (train: [Int], test: [Int]) {
-        let raw = RawColumn(table: log, column: column)
-        let numbers = try raw.numbers()
+    /// Returns the log rows of the train and test splits, in log order, without the rows that
+    /// the scene filter dropped or the screening skipped.
+    private func splitRows(_ split: RowScreening.NumberColumn, scenes: [Int32], skipped: [Bool],
+                           _ report: inout PreparationReport) -> (train: [Int], test: [Int]) {
         var train: [Int] = []
         var test: [Int] = []
-        for row in 0..<log.rowCount where scenes[row] >= 0 {
-            let id = raw.ids[row]
-            guard id >= 0 else {
-                throw DataError.missingSplitValue(file: log.fileName, line: log.lineNumber(ofRow: row),
-                                                  column: raw.column)
+        for row in 0..<log.rowCount where scenes[row] >= 0 && !skipped[row] {
+            guard let value = split.numbers[Int(split.raw.ids[row])] else {
+                preconditionFailure("the screening leaves only rows with a valid split value")
             }
-            let value = numbers[Int(id)]
             if value <= config.split.trainMax {
                 train.append(row)
             } else if value >= config.split.testMin {
@@ -183,6 +196,48 @@ public struct DatasetBuilder {
             }
         }
         return (train, test)
+    }
+
+    /// Reads a numeric column of the log or of a side table for the screening.
+    private func numberColumn(source: ColumnSource, sideRowOfLogRow: [[Int32]], emptyIsInvalid: Bool,
+                              firstToken: String? = nil) -> RowScreening.NumberColumn {
+        let raw: RawColumn
+        var sideRows: [Int32]?
+        switch source {
+        case .log(let column):
+            raw = RawColumn(table: log, column: column, firstToken: firstToken)
+        case .side(let table, let column):
+            raw = RawColumn(table: sideTables[table], column: column, firstToken: firstToken)
+            sideRows = sideRowOfLogRow[table]
+        }
+        return RowScreening.NumberColumn(raw: raw, numbers: raw.numbers(), sideRows: sideRows,
+                                         emptyIsInvalid: emptyIsInvalid)
+    }
+
+    /// Stores the skipped rows of every file in the report, then throws if a file's skipped rows
+    /// exceed `maxSkippedShare` of its rows or no log row remains.
+    private func recordSkippedRows(_ screened: BadRowCounts, _ report: inout PreparationReport) throws {
+        for kind in BadRowKind.allCases where kind != .unknownScene {
+            report.skippedRows[kind] = log.skippedRows[kind] + screened[kind]
+        }
+        let share = config.errors.maxSkippedShare
+        if Double(report.skippedRows.total) > share * Double(report.logRows) {
+            throw DataError.tooManySkippedRows(file: log.fileName, skipped: report.skippedRows,
+                                               rows: report.logRows, maximumShare: share)
+        }
+
+        for (join, side) in zip(config.joins, sideTables) {
+            report.skippedSideTableRows[join.file] = side.skippedRows
+            let rows = side.rowCount + side.skippedRows.total
+            if Double(side.skippedRows.total) > share * Double(rows) {
+                throw DataError.tooManySkippedRows(file: side.fileName, skipped: side.skippedRows,
+                                                   rows: rows, maximumShare: share)
+            }
+        }
+
+        if log.rowCount == 0 {
+            throw DataError.noRows(file: log.fileName, skipped: log.skippedRows.total)
+        }
     }
 
     /// Returns a split with labels, scenes, users and row indices filled and no features yet.
@@ -245,7 +300,9 @@ public struct DatasetBuilder {
             encoder = EncoderFitting.hash(values: raw.values, buckets: feature.hashBuckets ?? 2,
                                           usedIds: trainIds + testIds)
         case .quantile:
-            encoder = EncoderFitting.quantile(numbers: try raw.numbers(), trainIds: trainIds,
+            // Invalid values occur only in rows the screening skipped or in side rows no kept row
+            // joins, so their placeholder 0 never reaches a training or test row.
+            encoder = EncoderFitting.quantile(numbers: raw.numbers().map { $0 ?? 0 }, trainIds: trainIds,
                                               buckets: feature.buckets ?? 2)
         case .scene:
             preconditionFailure("scene features are encoded above")

@@ -22,8 +22,8 @@ struct InputFiles {
 
     /// Parses the files and builds the dataset.
     func build(config: DataConfig) throws -> EncodedDataset {
-        let logTable = try CSVReader.parse(bytes: log.bytes, fileName: log.name)
-        let sides = try sideTables.map { try CSVReader.parse(bytes: $0.bytes, fileName: $0.name) }
+        let logTable = try CSVReader.parse(bytes: log.bytes, fileName: log.name, errors: config.errors)
+        let sides = try sideTables.map { try CSVReader.parse(bytes: $0.bytes, fileName: $0.name, errors: config.errors) }
         return try DatasetBuilder(config: config, log: logTable, sideTables: sides).build()
     }
 

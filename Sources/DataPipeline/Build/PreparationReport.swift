@@ -12,6 +12,12 @@ public struct PreparationReport: Codable, Equatable, Sendable {
     public var droppedOutOfSplit: Int
     /// Kept rows whose join key has no row in the side table, by side-table file name.
     public var missingJoinKeys: [String: Int]
+    /// Log rows left out as bad rows, per kind (`data.errors`); `unknownScene` repeats the total
+    /// of `droppedBySceneValue`.
+    public var skippedRows: BadRowCounts
+    /// Side-table rows left out by the CSV reader, per kind, by side-table file name; a log row
+    /// that would have joined one of them has a missing join key.
+    public var skippedSideTableRows: [String: BadRowCounts]
     /// Per-feature counts, in feature order.
     public var features: [FeatureReport]
     public var trainRows: Int
@@ -21,6 +27,7 @@ public struct PreparationReport: Codable, Equatable, Sendable {
 
     public init(logRows: Int = 0, droppedBySceneValue: [String: Int] = [:], rowsPerScene: [Int] = [],
                 droppedOutOfSplit: Int = 0, missingJoinKeys: [String: Int] = [:],
+                skippedRows: BadRowCounts = BadRowCounts(), skippedSideTableRows: [String: BadRowCounts] = [:],
                 features: [FeatureReport] = [], trainRows: Int = 0, testRows: Int = 0,
                 secondsTaken: Double = 0) {
         self.logRows = logRows
@@ -28,6 +35,8 @@ public struct PreparationReport: Codable, Equatable, Sendable {
         self.rowsPerScene = rowsPerScene
         self.droppedOutOfSplit = droppedOutOfSplit
         self.missingJoinKeys = missingJoinKeys
+        self.skippedRows = skippedRows
+        self.skippedSideTableRows = skippedSideTableRows
         self.features = features
         self.trainRows = trainRows
         self.testRows = testRows

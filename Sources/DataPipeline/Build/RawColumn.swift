@@ -30,19 +30,12 @@ struct RawColumn {
         self.firstLines = firstLines
     }
 
-    /// Returns the numeric value of every distinct value, or throws naming the first line of a
-    /// value that is not a finite number.
-    func numbers() throws -> [Double] {
-        var result: [Double] = []
-        result.reserveCapacity(values.count)
-        for id in 0..<values.count {
-            let text = values.text(Int32(id))
-            guard let number = Double(text.trimmingSpaces()), number.isFinite else {
-                throw DataError.notNumeric(file: file, line: firstLines[id], column: column, value: text)
-            }
-            result.append(number)
+    /// Returns the number of every distinct value, `nil` where the text is not a finite number.
+    func numbers() -> [Double?] {
+        (0..<values.count).map { id -> Double? in
+            guard let number = Double(values.text(Int32(id)).trimmingSpaces()), number.isFinite else { return nil }
+            return number
         }
-        return result
     }
 
     private static func prefix(_ bytes: UnsafeBufferPointer<UInt8>, before separator: [UInt8]) -> UnsafeBufferPointer<UInt8> {

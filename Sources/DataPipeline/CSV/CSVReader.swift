@@ -4,16 +4,19 @@ import Foundation
 /// double quotes, `""` for a quote inside a quoted field, commas and line breaks inside quoted
 /// fields, LF, CRLF or lone CR line ends, and an optional UTF-8 byte-order mark.
 ///
-/// The first line is the header. Every data row must have as many fields as the header, and a
-/// quote may only open a field (a stray quote is an error, not text). Line breaks after the last
-/// row are ignored. Parsing is O(file bytes) with one pass and no per-field allocation.
+/// The first line is the header. Every data row must have as many fields as the header, at most
+/// `maxLineBytes` bytes and valid UTF-8, and a quote may only open a field (a stray quote is an
+/// error, not text). A bad row throws a `CSVError`, or is left out and counted in
+/// `CSVTable.skippedRows` when its kind's policy is `skip`. Line breaks after the last row are
+/// ignored. Parsing is O(file bytes) with one pass and no per-field allocation.
 public enum CSVReader {
     /// The largest file the reader accepts: field offsets are 32-bit and unescaped quoted fields
     /// are appended after the file bytes, which can double the storage in the worst case.
     public static let maximumFileBytes = Int(UInt32.max / 2)
 
     /// Reads and parses the file at `path`; errors name the file as `fileName` (default: `path`).
-    public static func read(path: String, fileName: String? = nil) throws -> CSVTable {
+    public static func read(path: String, fileName: String? = nil,
+                            errors: BadRowConfig = BadRowConfig()) throws -> CSVTable {
         let name = fileName ?? path
         let data: Data
         do {
@@ -21,15 +24,16 @@ public enum CSVReader {
         } catch {
             throw CSVError.unreadable(file: name, reason: error.localizedDescription)
         }
-        return try parse(bytes: [UInt8](data), fileName: name)
+        return try parse(bytes: [UInt8](data), fileName: name, errors: errors)
     }
 
-    /// Parses CSV text held in `bytes`.
-    public static func parse(bytes: [UInt8], fileName: String) throws -> CSVTable {
+    /// Parses CSV text held in `bytes`, applying the row policies and line limit of `errors`.
+    public static func parse(bytes: [UInt8], fileName: String,
+                             errors: BadRowConfig = BadRowConfig()) throws -> CSVTable {
         guard bytes.count <= maximumFileBytes else {
             throw CSVError.tooLarge(file: fileName, bytes: bytes.count, maximumBytes: maximumFileBytes)
         }
-        var parser = Parser(fileName: fileName, fileBytes: bytes.count)
+        var parser = Parser(fileName: fileName, fileBytes: bytes.count, errors: errors)
         try bytes.withUnsafeBufferPointer { try parser.run($0) }
         guard let header = parser.header else { throw CSVError.empty(file: fileName) }
 
@@ -37,12 +41,12 @@ public enum CSVReader {
         storage.append(contentsOf: parser.unescaped)
         return CSVTable(fileName: fileName, header: header, rowCount: parser.rowLines.count,
                         storage: storage, fieldStarts: parser.fieldStarts, fieldEnds: parser.fieldEnds,
-                        rowLines: parser.rowLines)
+                        rowLines: parser.rowLines, skippedRows: parser.skippedRows)
     }
 
     /// Parses CSV text given as a string (for tests and small inputs).
-    public static func parse(text: String, fileName: String) throws -> CSVTable {
-        try parse(bytes: Array(text.utf8), fileName: fileName)
+    public static func parse(text: String, fileName: String, errors: BadRowConfig = BadRowConfig()) throws -> CSVTable {
+        try parse(bytes: Array(text.utf8), fileName: fileName, errors: errors)
     }
 }
 
@@ -56,16 +60,19 @@ private let carriageReturn = UInt8(ascii: "\r")
 private struct Parser {
     let fileName: String
     let fileBytes: Int
+    let errors: BadRowConfig
     var header: [String]?
+    var skippedRows = BadRowCounts()
     var fieldStarts: [UInt32] = []
     var fieldEnds: [UInt32] = []
     var rowLines: [UInt32] = []
     var unescaped: [UInt8] = []
     var line = 1
 
-    init(fileName: String, fileBytes: Int) {
+    init(fileName: String, fileBytes: Int, errors: BadRowConfig) {
         self.fileName = fileName
         self.fileBytes = fileBytes
+        self.errors = errors
         // A rough guess of 20 fields of 8 bytes; it only saves reallocations.
         fieldStarts.reserveCapacity(fileBytes / 8)
         fieldEnds.reserveCapacity(fileBytes / 8)
@@ -76,13 +83,19 @@ private struct Parser {
         if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF {
             position = 3
         }
-        if position >= bytes.count { return }
+        if isTrailingLineBreaks(bytes, from: position) { return }
 
-        // The header goes through the same field parser, then its fields become names.
+        // The header goes through the same field parser, then its fields become names. A bad
+        // header is never skipped, because no row could be read without it.
         var count = try parseRow(bytes, &position)
         var names: [String] = []
         for index in (fieldStarts.count - count)..<fieldStarts.count {
-            names.append(text(bytes, Int(fieldStarts[index]), Int(fieldEnds[index])))
+            let start = Int(fieldStarts[index])
+            let end = Int(fieldEnds[index])
+            if let problem = invalidUTF8(bytes, start, end, line: 1, column: "column \(names.count + 1)") {
+                throw problem
+            }
+            names.append(text(bytes, start, end))
         }
         fieldStarts.removeAll(keepingCapacity: true)
         fieldEnds.removeAll(keepingCapacity: true)
@@ -96,13 +109,102 @@ private struct Parser {
         let expected = names.count
         while position < bytes.count {
             if isTrailingLineBreaks(bytes, from: position) { break }
+            let rowStart = position
             let rowLine = line
-            count = try parseRow(bytes, &position)
-            if count != expected {
-                throw CSVError.wrongFieldCount(file: fileName, line: rowLine, expected: expected, found: count)
+            let fieldMark = fieldStarts.count
+            let unescapedMark = unescaped.count
+            do {
+                count = try parseRow(bytes, &position)
+                try check(bytes, rowStart: rowStart, rowEnd: position, line: rowLine, fieldMark: fieldMark,
+                          count: count, expected: expected)
+                rowLines.append(UInt32(rowLine))
+            } catch let error as CSVError {
+                guard let kind = error.badRowKind, errors[kind] == .skip else { throw error }
+                skippedRows[kind] += 1
+                fieldStarts.removeSubrange(fieldMark...)
+                fieldEnds.removeSubrange(fieldMark...)
+                unescaped.removeSubrange(unescapedMark...)
+                if case .unbalancedQuote = error {
+                    // NOTE: parsing resumes on the line after the row's first line, so a row whose
+                    // earlier quoted field spans lines may resume inside that field; the lines
+                    // read from there are checked, and skipped, like any other row.
+                    position = rowStart
+                    line = rowLine
+                    skipPastLineBreak(bytes, &position)
+                }
             }
-            rowLines.append(UInt32(rowLine))
         }
+    }
+
+    /// Throws the first problem of a parsed row: its length, its field count, then invalid UTF-8.
+    private func check(_ bytes: UnsafeBufferPointer<UInt8>, rowStart: Int, rowEnd: Int, line rowLine: Int,
+                       fieldMark: Int, count: Int, expected: Int) throws {
+        var contentEnd = rowEnd
+        while contentEnd > rowStart, bytes[contentEnd - 1] == lineFeed || bytes[contentEnd - 1] == carriageReturn {
+            contentEnd -= 1
+        }
+        let rowBytes = UnsafeBufferPointer(rebasing: bytes[rowStart..<contentEnd])
+        if rowBytes.count > errors.maxLineBytes {
+            throw CSVError.lineTooLong(file: fileName, line: rowLine, bytes: rowBytes.count,
+                                       maximumBytes: errors.maxLineBytes, row: BadRowHint.excerpt(rowBytes))
+        }
+        if count != expected {
+            throw CSVError.wrongFieldCount(file: fileName, line: rowLine, expected: expected, found: count,
+                                           row: BadRowHint.excerpt(rowBytes))
+        }
+
+        // Most rows are ASCII, and an ASCII row needs no further UTF-8 check.
+        guard rowBytes.contains(where: { $0 >= 0x80 }) else { return }
+        for field in 0..<count {
+            let start = Int(fieldStarts[fieldMark + field])
+            let end = Int(fieldEnds[fieldMark + field])
+            if let problem = invalidUTF8(bytes, start, end, line: rowLine, column: columnName(field)) {
+                throw problem
+            }
+        }
+    }
+
+    /// Returns an error if the field range is not valid UTF-8.
+    private func invalidUTF8(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int,
+                             line: Int, column: String) -> CSVError? {
+        let field: UnsafeBufferPointer<UInt8>
+        if start >= fileBytes {
+            return unescaped[(start - fileBytes)..<(end - fileBytes)].withUnsafeBufferPointer {
+                invalidUTF8($0, 0, $0.count, line: line, column: column)
+            }
+        }
+        field = UnsafeBufferPointer(rebasing: bytes[start..<end])
+        if String(validating: field, as: UTF8.self) != nil { return nil }
+        return CSVError.invalidUTF8(file: fileName, line: line, column: column, value: BadRowHint.excerpt(field))
+    }
+
+    /// Returns the header name of field `index`, or its 1-based position when the header is not read yet
+    /// or the row has more fields than the header.
+    private func columnName(_ index: Int) -> String {
+        if let header, index < header.count { return header[index] }
+        return "column \(index + 1)"
+    }
+
+    /// Returns the offset of the next comma, CR or LF at or after `start`, or the end of the bytes.
+    private func unquotedFieldEnd(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
+        var index = start
+        while index < bytes.count, bytes[index] != comma, bytes[index] != lineFeed, bytes[index] != carriageReturn {
+            index += 1
+        }
+        return index
+    }
+
+    /// Moves `position` past the next LF, CRLF or lone CR, or to the end, and counts the line.
+    private mutating func skipPastLineBreak(_ bytes: UnsafeBufferPointer<UInt8>, _ position: inout Int) {
+        while position < bytes.count, bytes[position] != lineFeed, bytes[position] != carriageReturn {
+            position += 1
+        }
+        guard position < bytes.count else { return }
+        if bytes[position] == carriageReturn, position + 1 < bytes.count, bytes[position + 1] == lineFeed {
+            position += 1
+        }
+        position += 1
+        line += 1
     }
 
     /// Parses one row starting at `position`, appends its field ranges, and returns the field
@@ -112,16 +214,19 @@ private struct Parser {
         var count = 0
         while true {
             if position < end, bytes[position] == quote {
-                try parseQuotedField(bytes, &position)
+                try parseQuotedField(bytes, &position, field: count)
             } else {
                 let start = position
                 while position < end {
                     let byte = bytes[position]
                     if byte == comma || byte == lineFeed || byte == carriageReturn { break }
                     if byte == quote {
-                        throw CSVError.unexpectedQuote(
-                            file: fileName, line: line,
+                        let error = CSVError.unexpectedQuote(
+                            file: fileName, line: line, column: columnName(count),
+                            value: BadRowHint.excerpt(UnsafeBufferPointer(rebasing: bytes[start..<unquotedFieldEnd(bytes, from: start)])),
                             detail: "a quote inside an unquoted field; enclose the whole field in quotes and double the inner quote")
+                        skipPastLineBreak(bytes, &position)
+                        throw error
                     }
                     position += 1
                 }
@@ -142,15 +247,19 @@ private struct Parser {
         }
     }
 
-    private mutating func parseQuotedField(_ bytes: UnsafeBufferPointer<UInt8>, _ position: inout Int) throws {
+    private mutating func parseQuotedField(_ bytes: UnsafeBufferPointer<UInt8>, _ position: inout Int,
+                                           field: Int) throws {
         let end = bytes.count
         let openingLine = line
+        let openingPosition = position
         position += 1
         let contentStart = position
         var hasDoubledQuote = false
         while true {
             guard position < end else {
-                throw CSVError.unbalancedQuote(file: fileName, line: openingLine)
+                throw CSVError.unbalancedQuote(
+                    file: fileName, line: openingLine, column: columnName(field),
+                    value: BadRowHint.excerpt(UnsafeBufferPointer(rebasing: bytes[openingPosition..<end])))
             }
             let byte = bytes[position]
             if byte == quote {
@@ -172,9 +281,12 @@ private struct Parser {
         if position < end {
             let next = bytes[position]
             if next != comma && next != lineFeed && next != carriageReturn {
-                throw CSVError.unexpectedQuote(
-                    file: fileName, line: line,
+                let error = CSVError.unexpectedQuote(
+                    file: fileName, line: line, column: columnName(field),
+                    value: BadRowHint.excerpt(UnsafeBufferPointer(rebasing: bytes[openingPosition..<end])),
                     detail: "text after the closing quote of a field; expected a comma or a line break")
+                skipPastLineBreak(bytes, &position)
+                throw error
             }
         }
 

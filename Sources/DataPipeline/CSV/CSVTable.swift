@@ -17,9 +17,11 @@ public struct CSVTable: Sendable {
     let fieldEnds: [UInt32]
     /// 1-based file line where each data row starts, `[rowCount]`.
     let rowLines: [UInt32]
+    /// Rows left out by a `skip` policy, per kind; they are not in `rowCount`.
+    public let skippedRows: BadRowCounts
 
     init(fileName: String, header: [String], rowCount: Int, storage: [UInt8],
-         fieldStarts: [UInt32], fieldEnds: [UInt32], rowLines: [UInt32]) {
+         fieldStarts: [UInt32], fieldEnds: [UInt32], rowLines: [UInt32], skippedRows: BadRowCounts = BadRowCounts()) {
         self.fileName = fileName
         self.header = header
         self.rowCount = rowCount
@@ -27,6 +29,7 @@ public struct CSVTable: Sendable {
         self.fieldStarts = fieldStarts
         self.fieldEnds = fieldEnds
         self.rowLines = rowLines
+        self.skippedRows = skippedRows
     }
 
     /// Number of columns, equal in every row.

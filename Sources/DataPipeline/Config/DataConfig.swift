@@ -24,10 +24,12 @@ public struct DataConfig: Codable, Equatable, Sendable {
     public var embeddingDimension: Int
     /// Categorical features in model input order.
     public var features: [FeatureConfig]
+    /// What to do with each kind of bad row (the optional `errors` key).
+    public var errors: BadRowConfig
 
     public init(directory: String, log: String, joins: [JoinConfig] = [], scene: SceneConfig,
                 tasks: [String], split: SplitConfig, userColumn: String, embeddingDimension: Int,
-                features: [FeatureConfig]) {
+                features: [FeatureConfig], errors: BadRowConfig = BadRowConfig()) {
         self.directory = directory
         self.log = log
         self.joins = joins
@@ -37,10 +39,11 @@ public struct DataConfig: Codable, Equatable, Sendable {
         self.userColumn = userColumn
         self.embeddingDimension = embeddingDimension
         self.features = features
+        self.errors = errors
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case directory, log, joins, scene, tasks, split, userColumn, embeddingDimension, features
+        case directory, log, joins, scene, tasks, split, userColumn, embeddingDimension, features, errors
     }
 
     public init(from decoder: Decoder) throws {
@@ -55,6 +58,7 @@ public struct DataConfig: Codable, Equatable, Sendable {
         userColumn = try container.decode(String.self, forKey: .userColumn)
         embeddingDimension = try container.decodeWholeNumber(forKey: .embeddingDimension, decoder: decoder)
         features = try container.decode([FeatureConfig].self, forKey: .features)
+        errors = try container.decodeIfPresent(BadRowConfig.self, forKey: .errors) ?? BadRowConfig()
 
         if log.isEmpty {
             throw StrictDecoding.invalid("log", in: decoder, "the log file name is empty")

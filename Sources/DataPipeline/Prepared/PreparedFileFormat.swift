@@ -24,7 +24,7 @@ import Glibc
 /// aligned for any element type and for cache lines.
 enum PreparedFileFormat {
     static let magic: [UInt8] = Array("MSCTRDS\0".utf8)
-    static let version: UInt32 = 1
+    static let version: UInt32 = 2
     static let headerBytes = 256
     static let sectionAlignment = 64
     static let checksumStart = 32
