@@ -4,8 +4,8 @@ import XCTest
 
 /// A checkpoint that cannot be written stops every rank with the path named and leaves the
 /// previous checkpoint usable. A full disk is simulated with `TestHooks.diskFullAtStepVariable`,
-/// which sends the writes to /dev/full (ENOSPC); an unwritable folder by a regular file where
-/// `checkpoints/` should be, because the tests run as root, for whom permission bits do not stop writes.
+/// which sends the writes to /dev/full (ENOSPC). An unwritable folder is a regular file where
+/// `checkpoints/` should be, because permission bits do not stop root, and the tests may run as root.
 final class CheckpointWriteFailureTests: XCTestCase {
     override func tearDown() {
         unsetenv(TestHooks.diskFullAtStepVariable)

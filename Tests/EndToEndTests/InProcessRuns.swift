@@ -53,7 +53,7 @@ struct InProcessRun {
     }
 }
 
-/// The sorted names in `folder`, or the error text when it cannot be listed.
+/// Returns the sorted names in `folder`, or the error text when it cannot be listed.
 func folderListing(_ folder: URL) -> [String] {
     do {
         return try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()

@@ -68,7 +68,7 @@ struct GradientPacking {
     }
 }
 
-/// What a rank reports at the end of each step besides its gradients: whether it found a
+/// The flags a rank reports at the end of each step besides its gradients: whether it found a
 /// non-finite loss or gradient, and whether it received SIGTERM or SIGINT. Each flag is 0 or 1
 /// on a rank, so after the averaging allreduce a flag is positive when any rank set it.
 struct StepFlags {

@@ -12,7 +12,7 @@ public struct StepLoss: Sendable, Equatable {
     /// checkpoints, which store the rows, keep the record of skipped steps.
     public let rows: Int
     public let taskLosses: [Double]
-    /// Why the batch was skipped, on the run that skipped it; nil after loading a checkpoint.
+    /// The reason the batch was skipped, on the run that skipped it; nil after loading a checkpoint.
     public var skipReason: String? = nil
 
     public var isSkipped: Bool { rows == 0 }
@@ -46,7 +46,7 @@ public final class Trainer {
     /// Seconds spent in each phase of the step on this rank, keyed by `TrainingPhase`.
     public private(set) var phaseSeconds: [TrainingPhase: Double] = [:]
     /// The signal that some rank had received by the end of the last step, the same on every
-    /// rank; the run stops at this step boundary when it is set.
+    /// rank. The run stops at this step boundary when it is set.
     public private(set) var stopSignal: Int32?
     let testHooks: TestHooks
 
@@ -130,7 +130,7 @@ public final class Trainer {
     /// `CollectiveFailure` naming the step, the rank and the value before anything is updated.
     /// Under `skip` no parameter or optimizer state changes and the step has `rows` 0.
     /// - Parameter receivedSignal: SIGTERM or SIGINT when this rank received one, else 0;
-    ///   afterwards `stopSignal` says whether any rank did.
+    ///   afterwards `stopSignal` tells whether any rank did.
     @discardableResult
     public func trainStep(plan: EpochPlan, step: Int, receivedSignal: Int32 = 0) throws -> StepLoss {
         if let kill = testHooks.killAtStep, kill.rank == communicator.rank, kill.step == globalStep + 1 {

@@ -39,8 +39,8 @@ public enum StopSignal {
         receivedStopSignal.store(0, ordering: .relaxed)
     }
 
-    /// The exit status that reports a stop on `signal`: 128 plus the signal number, as shells
-    /// report a process that a signal ended (143 for SIGTERM, 130 for SIGINT).
+    /// Returns the exit status that reports a stop on `signal`: 128 plus the signal number, as
+    /// shells report a process that a signal ended (143 for SIGTERM, 130 for SIGINT).
     public static func exitStatus(_ signal: Int32) -> Int32 {
         128 + signal
     }
