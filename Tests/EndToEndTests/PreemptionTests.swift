@@ -9,6 +9,10 @@ final class PreemptionTests: XCTestCase {
     /// mpirun's wait between SIGCONT, SIGTERM and SIGKILL (see launch/local.sh), shortened so
     /// the test stops within seconds.
     static let graceSeconds = 3
+    /// Steps of at least 10 ms, so the job of 1,600 steps still runs when the signal arrives.
+    static let slowJobEnvironment = ["OMPI_MCA_odls_base_sigkill_timeout": String(graceSeconds),
+                                     TestHooks.stepDelayVariable: "10",
+                                     "MPIRUN_OPTIONS": "-x \(TestHooks.stepDelayVariable)"]
 
     /// A 2-rank job of about 1,600 steps with a progress line every 10 steps and a checkpoint
     /// every 100, and the dump of its uninterrupted run.
@@ -50,7 +54,7 @@ final class PreemptionTests: XCTestCase {
     func testSIGTERMStopsWithCheckpoint() throws {
         let setup = try makeSetup()
         let job = try BackgroundJob(ranks: 2, arguments(setup.configPath, setup.folder, run: "stopped"),
-                                    environment: ["OMPI_MCA_odls_base_sigkill_timeout": String(Self.graceSeconds)])
+                                    environment: Self.slowJobEnvironment)
         XCTAssertTrue(job.waitForOutput(containing: "step 10/", timeoutSeconds: 120), job.output)
         let signalled = Date()
         kill(job.process.processIdentifier, SIGTERM)
@@ -67,6 +71,7 @@ final class PreemptionTests: XCTestCase {
                       "no final checkpoint of step \(step):\n\(output)")
         let latest = try String(contentsOf: checkpoints.appendingPathComponent("latest"), encoding: .utf8)
         XCTAssertEqual(latest, "step-\(step)\n")
+        XCTAssertEqual(folderListing(checkpoints).filter { $0.contains(".tmp-") }, [], "a save was left unfinished")
         XCTAssertNotEqual(job.process.terminationStatus, 0, output)
 
         XCTAssertEqual(try resume(setup, run: "stopped"), setup.uninterruptedDump, "the resumed run ends elsewhere")
@@ -75,7 +80,7 @@ final class PreemptionTests: XCTestCase {
     func testSIGKILLedRankEndsJob() throws {
         let setup = try makeSetup()
         let job = try BackgroundJob(ranks: 2, arguments(setup.configPath, setup.folder, run: "killed"),
-                                    environment: ["OMPI_MCA_odls_base_sigkill_timeout": String(Self.graceSeconds)])
+                                    environment: Self.slowJobEnvironment)
         XCTAssertTrue(job.waitForOutput(containing: "checkpoints/step-100 written", timeoutSeconds: 120), job.output)
         let ranks = try rankProcesses(of: job.process.processIdentifier)
         XCTAssertEqual(ranks.count, 2, "rank processes under mpirun: \(ranks)")

@@ -136,6 +136,9 @@ public final class Trainer {
         if let kill = testHooks.killAtStep, kill.rank == communicator.rank, kill.step == globalStep + 1 {
             Foundation.kill(getpid(), SIGKILL)
         }
+        if let milliseconds = testHooks.stepDelayMilliseconds {
+            Thread.sleep(forTimeInterval: Double(milliseconds) / 1000)
+        }
         let global = plan.globalRange(step: step)
         let local = plan.localRange(step: step)
         let rowCount = local.count

@@ -151,15 +151,9 @@ public enum TrainingSession {
                 let loss = try trainer.trainStep(plan: plan, step: step, receivedSignal: StopSignal.received)
                 position.stepInEpoch = step + 1
                 summary.stepLosses.append(loss)
+                progress.record(loss)
                 if let reason = loss.skipReason {
                     logger.warning("skipped the batch of step \(trainer.globalStep) on every rank (train.nonFinite is skip): \(reason)")
-                } else {
-                    progress.record(loss)
-                }
-                if let signal = trainer.stopSignal {
-                    logger.info("stopping after step \(trainer.globalStep) on \(StopSignal.name(signal))")
-                    summary.stopSignal = signal
-                    break epochs
                 }
                 if let every = options.checkEverySteps, trainer.globalStep % every == 0 {
                     try trainer.verifyReplicasAgree()
@@ -170,6 +164,13 @@ public enum TrainingSession {
                     logger.info(progress.line().formatted())
                 }
                 let lastStepOfRun = reachedMaxSteps || (lastStep && epoch == settings.epochs - 1)
+                // After the last step the run ends with its evaluation anyway, which a resumed
+                // run would not repeat.
+                if let signal = trainer.stopSignal, !lastStepOfRun {
+                    logger.info("stopping after step \(trainer.globalStep) on \(StopSignal.name(signal))")
+                    summary.stopSignal = signal
+                    break epochs
+                }
                 // The save at the end of the run follows its evaluation, so it carries the metrics.
                 if let every = settings.checkpointEverySteps, trainer.globalStep % every == 0, !lastStepOfRun {
                     try saveCheckpoint(position)

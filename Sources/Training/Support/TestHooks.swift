@@ -12,6 +12,9 @@ public struct TestHooks: Sendable, Equatable {
     /// `K` sends rank 0's checkpoint writes of step K to /dev/full, so they fail with ENOSPC as
     /// on a full disk.
     public static let diskFullAtStepVariable = "TRAINER_TEST_DISK_FULL_AT_STEP"
+    /// `MS` makes every rank sleep this many milliseconds before each step, so a test can
+    /// signal a run of small steps before it ends, however fast the machine is.
+    public static let stepDelayVariable = "TRAINER_TEST_STEP_DELAY_MS"
 
     public enum NaNTarget: Sendable, Equatable {
         case loss
@@ -21,6 +24,7 @@ public struct TestHooks: Sendable, Equatable {
     public var nanAtStep: (step: Int, target: NaNTarget)?
     public var killAtStep: (rank: Int, step: Int)?
     public var diskFullAtStep: Int?
+    public var stepDelayMilliseconds: Int?
 
     public init() {}
 
@@ -47,11 +51,17 @@ public struct TestHooks: Sendable, Equatable {
             }
             diskFullAtStep = step
         }
+        if let text = environment[Self.stepDelayVariable] {
+            guard let milliseconds = Int(text), milliseconds >= 0 else {
+                throw TrainerError.invalidTestHook(variable: Self.stepDelayVariable, value: text, expected: "MS")
+            }
+            stepDelayMilliseconds = milliseconds
+        }
     }
 
     public static func == (left: TestHooks, right: TestHooks) -> Bool {
         left.nanAtStep?.step == right.nanAtStep?.step && left.nanAtStep?.target == right.nanAtStep?.target
             && left.killAtStep?.rank == right.killAtStep?.rank && left.killAtStep?.step == right.killAtStep?.step
-            && left.diskFullAtStep == right.diskFullAtStep
+            && left.diskFullAtStep == right.diskFullAtStep && left.stepDelayMilliseconds == right.stepDelayMilliseconds
     }
 }
