@@ -40,6 +40,11 @@ export OMPI_MCA_mpi_yield_when_idle=1
 export OMPI_MCA_btl=self,vader
 export OMPI_MCA_oob_tcp_if_include=lo
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
+# On SIGTERM or SIGINT, and when a rank dies, mpirun (Open MPI 4.1) sends the ranks SIGCONT,
+# waits this many seconds, sends SIGTERM, waits as long again and sends SIGKILL. On SIGTERM the
+# ranks stop after their current step and write a checkpoint, so the wait is their grace period;
+# Open MPI's default of 1 s is too short for that. Raise it when a checkpoint takes longer.
+export OMPI_MCA_odls_base_sigkill_timeout=${OMPI_MCA_odls_base_sigkill_timeout:-5}
 
 options=(-np "$ranks")
 if [[ $(id -u) -eq 0 ]]; then

@@ -52,6 +52,7 @@ enum EvalCommand {
         let settings = evaluation
         return RankLauncher.run(debugRanks: options.flag("debug") ? ranks ?? 1 : nil, level: level) { communicator, logger in
             _ = try EvaluationSession.run(settings, communicator: communicator, logger: logger)
+            return 0
         }
     }
 }

@@ -6,14 +6,15 @@ import Training
 /// this MPI process, and turns failures into an exit status that every rank reaches.
 enum RankLauncher {
     /// Runs `work` on `debugRanks` in-process ranks, or under MPI when nil. Returns the exit
-    /// status: 0, or 1 after the failing rank logged its error.
-    static func run(debugRanks: Int?, level: LogLevel, _ work: @escaping (Communicator, Logger) throws -> Void) -> Int32 {
+    /// status: the highest status `work` returned on any rank, or 1 after the failing rank
+    /// logged its error.
+    static func run(debugRanks: Int?, level: LogLevel, _ work: @escaping (Communicator, Logger) throws -> Int32) -> Int32 {
         if let worldSize = debugRanks {
             do {
-                _ = try InProcessWorld.run(worldSize: worldSize) { communicator in
+                let statuses = try InProcessWorld.run(worldSize: worldSize) { communicator in
                     let logger = Logger(rank: communicator.rank, worldSize: worldSize, level: level)
                     do {
-                        try work(communicator, logger)
+                        return try work(communicator, logger)
                     } catch {
                         // Report each fault once: collective failures on rank 0, and not the
                         // "aborted by rank r" that the other ranks see after a rank fails.
@@ -24,10 +25,10 @@ enum RankLauncher {
                         throw error
                     }
                 }
+                return statuses.max() ?? 0
             } catch {
                 return 1  // Already logged by the rank that raised it.
             }
-            return 0
         }
 
         let communicator: MPICommunicator
@@ -38,8 +39,9 @@ enum RankLauncher {
             return 1
         }
         let logger = Logger(rank: communicator.rank, worldSize: communicator.worldSize, level: level)
+        var status: Int32 = 0
         do {
-            try work(communicator, logger)
+            status = try work(communicator, logger)
         } catch let failure as CollectiveFailure {
             // Every rank raised this together, so no rank is left waiting: stop without MPI_Abort.
             if communicator.rank == 0 {
@@ -62,6 +64,6 @@ enum RankLauncher {
             logger.error("\(error)")
             return 1
         }
-        return 0
+        return status
     }
 }

@@ -89,8 +89,12 @@ enum TrainCommand {
         runOptions.parameterDumpPath = options.string("dump-parameters")
         runOptions.resumeFrom = resume
 
+        runOptions.buildIdentity = BuildIdentity.ofRunningExecutable()
         return RankLauncher.run(debugRanks: options.flag("debug") ? ranks ?? 1 : nil, level: level) { communicator, logger in
-            _ = try TrainingSession.run(runOptions, communicator: communicator, logger: logger)
+            // From here SIGTERM and SIGINT stop every rank after the same step, with a checkpoint.
+            StopSignal.install()
+            let summary = try TrainingSession.run(runOptions, communicator: communicator, logger: logger)
+            return summary.stopSignal.map(StopSignal.exitStatus) ?? 0
         }
     }
 }

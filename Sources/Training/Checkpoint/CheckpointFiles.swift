@@ -13,9 +13,15 @@ final class CheckpointFileWriter {
     private var checksum = FNV1a64()
     private var byteCount = 0
 
-    init(url: URL) throws {
+    /// - Parameter device: a device to write in place of `url`, such as /dev/full for the
+    ///   disk-full test hook; errors still name `url`.
+    init(url: URL, device: String? = nil) throws {
         self.url = url
-        descriptor = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        if let device {
+            descriptor = open(device, O_WRONLY | O_CLOEXEC)
+        } else {
+            descriptor = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        }
         guard descriptor >= 0 else {
             throw CheckpointError.writeFailed(path: url.path, reason: systemErrorMessage())
         }

@@ -78,7 +78,8 @@ public struct CheckpointWriter {
             }
             try Self.createFolder(temporary)
         }
-        attempt { files += try writeDense(trainer, into: temporary) }
+        let diskFull = trainer.testHooks.diskFullAtStep == step
+        attempt { files += try writeDense(trainer, into: temporary, device: diskFull ? "/dev/full" : nil) }
         attempt { files.append(try writeStepLosses(stepLosses, taskCount: trainer.taskNames.count, into: temporary)) }
         for feature in trainer.layout.names.indices {
             var writers: (rows: CheckpointFileWriter, state: CheckpointFileWriter)?
@@ -116,6 +117,10 @@ public struct CheckpointWriter {
             syncDirectory(folder)
             try writeLatest(final.lastPathComponent)
             try prune(keeping: final.lastPathComponent)
+        }
+        if isRoot, failure != nil {
+            // The older checkpoints stay as they are; a half-written folder would only take space.
+            try? FileManager.default.removeItem(at: temporary)
         }
         let path = try communicator.runOnRoot { () -> String in
             if let failure { throw failure }
@@ -191,8 +196,10 @@ public struct CheckpointWriter {
         }
     }
 
-    private func writeDense(_ trainer: Trainer, into directory: URL) throws -> [CheckpointManifest.FileEntry] {
-        let values = try CheckpointFileWriter(url: directory.appendingPathComponent(CheckpointManifest.denseFileName))
+    private func writeDense(_ trainer: Trainer, into directory: URL,
+                            device: String?) throws -> [CheckpointManifest.FileEntry] {
+        let values = try CheckpointFileWriter(url: directory.appendingPathComponent(CheckpointManifest.denseFileName),
+                                              device: device)
         let state = try CheckpointFileWriter(url: directory.appendingPathComponent(CheckpointManifest.denseOptimizerFileName))
         let optimizerState = (trainer.optimizer as? ElementwiseOptimizer)?.state ?? [:]
         for parameter in trainer.model.parameters {

@@ -105,13 +105,16 @@ public struct TrainSettings: Codable, Equatable, Sendable {
     public var checkpointEverySteps: Int?
     /// How many of the newest checkpoints stay; older ones are deleted once a new one is complete.
     public var keepCheckpoints = 3
+    /// What a NaN or Inf in a loss or gradient does: `stop` the run with an error naming the
+    /// step, rank and value, or `skip` the batch on every rank and count it.
+    public var nonFinite = "stop"
 
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case batchSize, epochs, seed, optimizer, learningRate, weightDecay, sparseOptimizer, sparseLearningRate
         case taskWeights, embeddingLayout, allreduceBucketBytes, evalBatchSize, maxSteps, logEverySteps
-        case checkpointEverySteps, keepCheckpoints
+        case checkpointEverySteps, keepCheckpoints, nonFinite
     }
 
     public init(from decoder: Decoder) throws {
@@ -141,6 +144,7 @@ public struct TrainSettings: Codable, Equatable, Sendable {
                                                                         decoder: decoder)
         keepCheckpoints = try container.decodeWholeNumberIfPresent(forKey: .keepCheckpoints, in: 1...Int.max,
                                                                    decoder: decoder) ?? defaults.keepCheckpoints
+        nonFinite = try container.decodeIfPresent(String.self, forKey: .nonFinite) ?? defaults.nonFinite
 
         if batchSize < 1 { throw StrictDecoding.invalid("batchSize", in: decoder, "must be at least 1, got \(batchSize)") }
         if epochs < 1 { throw StrictDecoding.invalid("epochs", in: decoder, "must be at least 1, got \(epochs)") }
@@ -154,6 +158,9 @@ public struct TrainSettings: Codable, Equatable, Sendable {
         if !["rowSharded", "replicated"].contains(embeddingLayout) {
             throw StrictDecoding.invalid("embeddingLayout", in: decoder,
                                          "unknown layout \"\(embeddingLayout)\"; use rowSharded or replicated")
+        }
+        if !["stop", "skip"].contains(nonFinite) {
+            throw StrictDecoding.invalid("nonFinite", in: decoder, "unknown policy \"\(nonFinite)\"; use stop or skip")
         }
         if !(learningRate > 0) {
             throw StrictDecoding.invalid("learningRate", in: decoder, "must be positive, got \(learningRate)")

@@ -9,7 +9,10 @@ public enum TrainerError: Error, CustomStringConvertible {
     case invalidModel(source: String, error: ModelError)
     case emptySplit(split: String, hint: String)
     case divergedReplicas(step: Int, ranks: [Int])
-    case nonFiniteLoss(step: Int, rank: Int, task: String)
+    /// `value` names a loss (`loss of task click`) or a gradient (`gradient of tower.0.weight`).
+    case nonFinite(step: Int, rank: Int, value: String)
+    case buildMismatch(ranks: [Int], executable: String)
+    case invalidTestHook(variable: String, value: String, expected: String)
 
     public var description: String {
         switch self {
@@ -25,8 +28,13 @@ public enum TrainerError: Error, CustomStringConvertible {
             return "the \(split) split is empty: \(hint)"
         case let .divergedReplicas(step, ranks):
             return "dense parameters differ across ranks at step \(step): ranks \(ranks.map(String.init).joined(separator: ", ")) disagree with rank 0"
-        case let .nonFiniteLoss(step, rank, task):
-            return "loss of task \(task) is not finite at step \(step) on rank \(rank); lower the learning rate or check the input data"
+        case let .nonFinite(step, rank, value):
+            return "\(value) is not finite (NaN or Inf) in step \(step) on rank \(rank)"
+        case let .buildMismatch(ranks, executable):
+            return "ranks \(ranks.map(String.init).joined(separator: ", ")) run a different trainer executable than rank 0 "
+                + "(the FNV-1a 64 hash of \(executable) differs); install the same build at the same path on every node"
+        case let .invalidTestHook(variable, value, expected):
+            return "invalid value \"\(value)\" of the test-only variable \(variable): expected \(expected); unset it for normal runs"
         }
     }
 }

@@ -29,6 +29,11 @@ public protocol EmbeddingStore: AnyObject {
     /// averaged over ranks, and clears the step's gradients. Call after the dense allreduce.
     func applyUpdate() throws
 
+    /// Drops the step's gradients without updating any row, for a batch that every rank skips.
+    /// Local: on the sharded layout no rank sends its row gradients, so all ranks must call it
+    /// at the same step in place of `applyUpdate`.
+    func discardGradient()
+
     /// Returns the whole table of `feature` `[R·D]` on `root`. On the sharded layout the rows
     /// travel from their owners, one table at a time, and the other ranks get nil.
     func gatherTable(_ feature: Int, root: Int) throws -> [Float]?

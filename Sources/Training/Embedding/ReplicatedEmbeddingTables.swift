@@ -133,6 +133,13 @@ public final class ReplicatedEmbeddingTables: EmbeddingStore {
         }
     }
 
+    public func discardGradient() {
+        for table in tables {
+            table.gradient.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+            table.touchCounts.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        }
+    }
+
     public var rowPlacement: EmbeddingRowPlacement { .replicated }
     public var sparseOptimizer: SparseRowOptimizer { optimizer }
 

@@ -264,6 +264,14 @@ public final class RowShardedEmbeddingTables: EmbeddingStore {
         gradientExchangeSeconds += DispatchClock.seconds(since: start)
     }
 
+    public func discardGradient() {
+        requestedKeys = []
+        servedKeys = []
+        rowOffsets = [:]
+        uniqueGradients = []
+        positionOffsets = []
+    }
+
     public var rowPlacement: EmbeddingRowPlacement { .sharded(plan) }
     public var sparseOptimizer: SparseRowOptimizer { optimizer }
 

@@ -23,6 +23,8 @@ struct ProgressMeter {
 
     mutating func record(_ loss: StepLoss) {
         steps += 1
+        // A skipped batch trained no rows, and its losses may be NaN.
+        guard !loss.isSkipped else { return }
         rows += loss.rows
         windowRows += loss.rows
         for task in windowLossSums.indices {

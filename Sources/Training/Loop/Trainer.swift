@@ -6,9 +6,16 @@ import TensorCore
 
 /// Global losses of one step, each task's mean over the rows of the global batch.
 public struct StepLoss: Sendable, Equatable {
+    /// The global step, counted from 0.
     public let step: Int
+    /// Rows of the global batch; 0 for a batch skipped under `train.nonFinite` `skip`, so
+    /// checkpoints, which store the rows, keep the record of skipped steps.
     public let rows: Int
     public let taskLosses: [Double]
+    /// The reason the batch was skipped, on the run that skipped it; nil after loading a checkpoint.
+    public var skipReason: String? = nil
+
+    public var isSkipped: Bool { rows == 0 }
 }
 
 /// One rank's replica of the dense model, its embedding rows, its share of the data, and the
@@ -38,11 +45,16 @@ public final class Trainer {
     public private(set) var localRowsTrained = 0
     /// Seconds spent in each phase of the step on this rank, keyed by `TrainingPhase`.
     public private(set) var phaseSeconds: [TrainingPhase: Double] = [:]
+    /// The signal that some rank had received by the end of the last step, the same on every
+    /// rank. The run stops at this step boundary when it is set.
+    public private(set) var stopSignal: Int32?
+    let testHooks: TestHooks
 
     public init(config: TrainerConfig, dataset: PreparedDataset, communicator: Communicator) throws {
         self.config = config
         self.dataset = dataset
         self.communicator = communicator
+        testHooks = try TestHooks(environment: ProcessInfo.processInfo.environment)
         let schema = dataset.schema
         layout = FeatureLayout(names: schema.featureNames, widths: schema.embeddingDimensions)
         let settings = config.train
@@ -112,8 +124,21 @@ public final class Trainer {
 
     /// Runs one training step on this rank's slice of the plan's step `step` and returns the
     /// global loss of the step.
+    ///
+    /// A NaN or Inf in a loss or gradient on any rank is seen by every rank in the same step,
+    /// through a flag in the gradient allreduce. Under `train.nonFinite` `stop` every rank throws
+    /// `CollectiveFailure` naming the step, the rank and the value before anything is updated.
+    /// Under `skip` no parameter or optimizer state changes and the step has `rows` 0.
+    /// - Parameter receivedSignal: SIGTERM or SIGINT when this rank received one, else 0;
+    ///   afterwards `stopSignal` tells whether any rank did.
     @discardableResult
-    public func trainStep(plan: EpochPlan, step: Int) throws -> StepLoss {
+    public func trainStep(plan: EpochPlan, step: Int, receivedSignal: Int32 = 0) throws -> StepLoss {
+        if let kill = testHooks.killAtStep, kill.rank == communicator.rank, kill.step == globalStep + 1 {
+            Foundation.kill(getpid(), SIGKILL)
+        }
+        if let milliseconds = testHooks.stepDelayMilliseconds {
+            Thread.sleep(forTimeInterval: Double(milliseconds) / 1000)
+        }
         let global = plan.globalRange(step: step)
         let local = plan.localRange(step: step)
         let rowCount = local.count
@@ -144,6 +169,7 @@ public final class Trainer {
         // over ranks the allreduce computes is the mean over the global batch.
         let normalizer = Float(global.count) / Float(communicator.worldSize)
         var lossSums = [Float](repeating: 0, count: taskCount)
+        var nonFinite: String?
         // The lookup is collective on sharded tables, so a rank with an empty slice joins it too.
         let embeddingRows = try embeddings.lookup(ids: ids, rowCount: rowCount)
         clock.lap(.embeddingLookup, into: &phaseSeconds)
@@ -158,23 +184,32 @@ public final class Trainer {
             lossSums = perTask.map { Float($0) * Float(communicator.worldSize) }
             clock.lap(.forward, into: &phaseSeconds)
             graph.backward(loss)
+            injectTestNaN(into: &lossSums)
+            nonFinite = NonFiniteScan.firstNonFinite(lossSums: lossSums, taskNames: taskNames, parameters: model.parameters,
+                                                     inputGradient: input.gradient, layout: layout)
             if let gradient = input.gradient {
                 embeddings.accumulateGradient(ids: ids, rowCount: rowCount, inputGradient: gradient)
             }
             clock.lap(.backward, into: &phaseSeconds)
         }
 
-        packing.pack(into: &gradientBuffer, lossSums: lossSums)
+        packing.pack(into: &gradientBuffer, lossSums: lossSums,
+                     flags: StepFlags(nonFinite: nonFinite != nil, signal: receivedSignal))
         try gradientBuffer.withUnsafeMutableBufferPointer { buffer in
             try allreduce.allreduce(buffer, average: true)
         }
-        let globalLossSums = packing.unpack(from: gradientBuffer)
+        let (globalLossSums, flags) = packing.unpack(from: gradientBuffer)
+        stopSignal = flags.stopSignal
         clock.lap(.allreduce, into: &phaseSeconds)
 
         let taskLosses = globalLossSums.map { Double($0) / Double(global.count) }
-        for (task, value) in taskLosses.enumerated() where !value.isFinite {
-            throw TrainerError.nonFiniteLoss(step: globalStep, rank: communicator.rank,
-                                             task: taskNames[task])
+        if flags.anyNonFinite || taskLosses.contains(where: { !$0.isFinite }) {
+            let reason = try agreeOnNonFinite(localValue: nonFinite, globalLosses: taskLosses)
+            for parameter in model.parameters { parameter.zeroGradient() }
+            embeddings.discardGradient()
+            let result = StepLoss(step: globalStep, rows: 0, taskLosses: taskLosses, skipReason: reason)
+            globalStep += 1
+            return result
         }
         optimizer.update(model.parameters)
         for parameter in model.parameters { parameter.zeroGradient() }
@@ -186,6 +221,47 @@ public final class Trainer {
         globalStep += 1
         localRowsTrained += rowCount
         return result
+    }
+
+    /// Returns the message naming the first rank's non-finite value when `train.nonFinite` is
+    /// `skip`, and throws it on every rank otherwise. Collective; every rank calls it in the
+    /// same step, because the flag that leads here came through the allreduce.
+    func agreeOnNonFinite(localValue: String?, globalLosses: [Double]) throws -> String {
+        let stepNumber = globalStep + 1
+        var message: String
+        var failedRank = communicator.rank
+        do {
+            try communicator.runOnEveryRank {
+                if let localValue {
+                    throw TrainerError.nonFinite(step: stepNumber, rank: communicator.rank, value: localValue)
+                }
+            }
+            // No rank found a value of its own: the sum of finite losses overflowed.
+            let task = globalLosses.firstIndex { !$0.isFinite }!
+            message = "the global loss of task \(taskNames[task]) is not finite (NaN or Inf) in step \(stepNumber)"
+        } catch let failure as CollectiveFailure {
+            message = failure.message
+            failedRank = failure.failedRank
+        }
+        guard config.train.nonFinite == "skip" else {
+            throw CollectiveFailure(
+                message: message + "; lower the learning rate or check the input data, or set train.nonFinite to \"skip\" to skip such batches",
+                underlying: nil, failedRank: failedRank)
+        }
+        return message
+    }
+
+    /// Puts the NaN of `TestHooks.nanAtStepVariable` into this step's loss or first gradient
+    /// on the highest rank.
+    private func injectTestNaN(into lossSums: inout [Float]) {
+        guard let nan = testHooks.nanAtStep, nan.step == globalStep + 1,
+              communicator.rank == communicator.worldSize - 1 else { return }
+        switch nan.target {
+        case .loss:
+            lossSums[0] = .nan
+        case .gradient:
+            model.parameters[0].gradient.scalars[0] = .nan
+        }
     }
 
     /// Returns a checksum of every dense parameter's bits, equal on all ranks while they agree.

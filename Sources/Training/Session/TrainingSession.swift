@@ -24,6 +24,8 @@ public struct RunOptions: Sendable {
     public var parameterDumpPath: String?
     /// A checkpoint folder, or a run directory meaning its newest checkpoint, to continue from.
     public var resumeFrom: String?
+    /// The executable this rank runs, compared across ranks at start; nil skips the check.
+    public var buildIdentity: BuildIdentity?
 
     public init(config: TrainerConfig, configSource: String, cacheDirectory: String) {
         self.config = config
@@ -45,6 +47,13 @@ public struct RunSummary: Sendable {
     public var finalParameters: ParameterDump?
     /// The run directory rank 0 wrote, if any.
     public var runDirectory: String?
+    /// SIGTERM or SIGINT when the run stopped early on that signal, after a final checkpoint.
+    public var stopSignal: Int32?
+    /// Steps whose batch was skipped for a NaN or Inf (`train.nonFinite` `skip`), over the whole
+    /// run including the part before a resume.
+    public var skippedSteps: Int {
+        stepLosses.filter(\.isSkipped).count
+    }
 }
 
 /// A whole training run on one rank: data preparation, training, evaluation and output.
@@ -52,6 +61,7 @@ public enum TrainingSession {
     public static func run(_ options: RunOptions, communicator: Communicator, logger: Logger) throws -> RunSummary {
         let config = options.config
         try verifySameConfig(config, communicator: communicator)
+        try verifySameBuild(options.buildIdentity, communicator: communicator)
         do {
             try config.validate(source: options.configSource)
         } catch {
@@ -116,7 +126,7 @@ public enum TrainingSession {
             report = checkpoint.manifest.metrics
             logger.info("resumed from \(checkpoint.directory.path) (saved on \(checkpoint.manifest.worldSize) rank(s)) at epoch \(start.epoch + 1), step \(start.stepInEpoch) of the epoch, global step \(trainer.globalStep); loaded in \(String(format: "%.2f", DispatchClock.seconds(since: clock))) s")
         }
-        let checkpointWriter = try makeCheckpointWriter(settings, runDirectory: output)
+        var checkpointWriter = try makeCheckpointWriter(settings, runDirectory: output)
         var lastCheckpointStep: Int?
         func saveCheckpoint(_ position: TrainingPosition) throws {
             guard let checkpointWriter, lastCheckpointStep != trainer.globalStep else { return }
@@ -127,7 +137,7 @@ public enum TrainingSession {
         }
 
         var position = start
-        for epoch in start.epoch..<max(settings.epochs, start.epoch) {
+        epochs: for epoch in start.epoch..<max(settings.epochs, start.epoch) {
             if let maxSteps = settings.maxSteps, trainer.globalStep >= maxSteps {
                 break
             }
@@ -138,10 +148,13 @@ public enum TrainingSession {
             var progress = ProgressMeter(epoch: epoch + 1, epochCount: settings.epochs, plan: plan,
                                          taskNames: trainer.taskNames)
             for step in firstStep..<plan.stepCount {
-                let loss = try trainer.trainStep(plan: plan, step: step)
+                let loss = try trainer.trainStep(plan: plan, step: step, receivedSignal: StopSignal.received)
                 position.stepInEpoch = step + 1
                 summary.stepLosses.append(loss)
                 progress.record(loss)
+                if let reason = loss.skipReason {
+                    logger.warning("skipped the batch of step \(trainer.globalStep) on every rank (train.nonFinite is skip): \(reason)")
+                }
                 if let every = options.checkEverySteps, trainer.globalStep % every == 0 {
                     try trainer.verifyReplicasAgree()
                 }
@@ -151,6 +164,13 @@ public enum TrainingSession {
                     logger.info(progress.line().formatted())
                 }
                 let lastStepOfRun = reachedMaxSteps || (lastStep && epoch == settings.epochs - 1)
+                // After the last step the run ends with its evaluation anyway, which a resumed
+                // run would not repeat.
+                if let signal = trainer.stopSignal, !lastStepOfRun {
+                    logger.info("stopping after step \(trainer.globalStep) on \(StopSignal.name(signal))")
+                    summary.stopSignal = signal
+                    break epochs
+                }
                 // The save at the end of the run follows its evaluation, so it carries the metrics.
                 if let every = settings.checkpointEverySteps, trainer.globalStep % every == 0, !lastStepOfRun {
                     try saveCheckpoint(position)
@@ -162,10 +182,21 @@ public enum TrainingSession {
             }
             if dataset.test.count > 0 {
                 report = try evaluate(trainer, dataset: dataset, epoch: epoch + 1, logger: logger, runDirectory: output,
-                                      lastLoss: summary.stepLosses.last)
+                                      lastLoss: summary.stepLosses.last, skippedSteps: summary.skippedSteps)
             }
         }
+        if summary.stopSignal != nil, checkpointWriter == nil, let output {
+            // A stop always leaves a checkpoint to resume from, also without train.checkpointEverySteps.
+            checkpointWriter = CheckpointWriter(runDirectory: URL(fileURLWithPath: output), keepCheckpoints: settings.keepCheckpoints)
+        }
         try saveCheckpoint(position)
+        if summary.skippedSteps > 0 {
+            logger.warning("skipped \(summary.skippedSteps) of \(summary.stepLosses.count) steps for a NaN or Inf (train.nonFinite is skip)")
+        }
+        if summary.stopSignal != nil {
+            // The parameters are those of an unfinished run: nothing more is evaluated or dumped.
+            return summary
+        }
 
         summary.rowsPerRank = try communicator.allgatherValue(trainer.localRowsTrained)
         if communicator.rank == 0 {
@@ -220,6 +251,18 @@ public enum TrainingSession {
         }
     }
 
+    /// Stops every rank when the ranks run different trainer executables. A rank without an
+    /// identity counts as 0, so it differs from any rank that has one.
+    static func verifySameBuild(_ identity: BuildIdentity?, communicator: Communicator) throws {
+        let hashes = try communicator.allgatherValue(identity?.hash ?? 0)
+        let differing = hashes.indices.filter { hashes[$0] != hashes[0] }
+        if !differing.isEmpty {
+            let error = TrainerError.buildMismatch(ranks: differing, executable: identity?.executablePath ?? "the trainer executable")
+            // Every rank finds the same difference, so every rank stops here together.
+            throw CollectiveFailure(message: String(describing: error), underlying: error)
+        }
+    }
+
     /// Prepares the binary data on rank 0 (or reuses it) and opens it on every rank. Stops when
     /// no training row is left; warns when no test row is.
     static func openDataset(_ options: RunOptions, communicator: Communicator, logger: Logger) throws -> PreparedDataset {
@@ -256,7 +299,7 @@ public enum TrainingSession {
 
     /// Scores the test split, and on rank 0 prints the metrics and writes them to the run directory.
     static func evaluate(_ trainer: Trainer, dataset: PreparedDataset, epoch: Int, logger: Logger,
-                         runDirectory: String?, lastLoss: StepLoss?) throws -> EvaluationReport? {
+                         runDirectory: String?, lastLoss: StepLoss?, skippedSteps: Int) throws -> EvaluationReport? {
         guard let scores = try trainer.predictTestSplit() else { return nil }
         let test = dataset.test
         let report = try makeReport(trainer, dataset: dataset, scores: scores)
@@ -264,7 +307,7 @@ public enum TrainingSession {
         if let runDirectory {
             let directory = RunDirectory(url: URL(fileURLWithPath: runDirectory))
             let record = EvaluationRecord(epoch: epoch, step: trainer.globalStep, trainLosses: lastLoss?.taskLosses,
-                                          evaluation: report)
+                                          skippedSteps: skippedSteps, evaluation: report)
             try directory.writeMetrics(record)
             try directory.appendMetricsLine(record)
         }
@@ -296,5 +339,7 @@ struct EvaluationRecord: Encodable {
     let step: Int
     /// The global loss of each task at the last step before the evaluation.
     let trainLosses: [Double]?
+    /// Steps skipped so far for a NaN or Inf in a loss or gradient.
+    let skippedSteps: Int
     let evaluation: EvaluationReport
 }

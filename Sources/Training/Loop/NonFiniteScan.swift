@@ -1,0 +1,35 @@
+import Models
+import TensorCore
+
+/// Finds the first NaN or Inf of a step on one rank, in the order the step computes them:
+/// the per-task losses, the dense gradients, then the gradient of the embedding input.
+enum NonFiniteScan {
+    /// Returns a name for the first non-finite value, such as `loss of task click`,
+    /// `gradient of tower.0.weight` or `gradient of embedding user_id`; nil when all are finite.
+    /// - Parameters:
+    ///   - lossSums: `[T]` this rank's loss sums.
+    ///   - inputGradient: `[B, F·D]` the gradient of the embedding rows, when the batch had rows.
+    static func firstNonFinite(lossSums: [Float], taskNames: [String], parameters: [Parameter],
+                               inputGradient: Tensor?, layout: FeatureLayout) -> String? {
+        if let task = lossSums.firstIndex(where: { !$0.isFinite }) {
+            return "loss of task \(taskNames[task])"
+        }
+        for parameter in parameters where !allFinite(parameter.gradient.scalars) {
+            return "gradient of \(parameter.name)"
+        }
+        guard let inputGradient, !allFinite(inputGradient.scalars) else { return nil }
+        let width = layout.totalWidth
+        let index = inputGradient.scalars.firstIndex { !$0.isFinite }!
+        let column = index % width
+        let feature = layout.offsets.lastIndex { $0 <= column }!
+        return "gradient of embedding \(layout.names[feature])"
+    }
+
+    /// Returns whether every value is finite. `value * 0` is 0 for a finite value and NaN for
+    /// NaN or Inf, so one sum replaces a branch per element.
+    static func allFinite(_ values: [Float]) -> Bool {
+        var sum: Float = 0
+        for value in values { sum += value * 0 }
+        return sum == 0
+    }
+}
