@@ -26,6 +26,7 @@ enum TrainCommand {
         .flag("debug", "Run the ranks as threads of this process (no mpirun), with the same code paths."),
         .value("ranks", "N", "With --debug: number of in-process ranks.", default: "1"),
         .value("check-every", "N", "Compare dense parameter checksums across ranks every N steps and stop on divergence."),
+        .value("progress-seconds", "S", "Seconds between progress lines when the output is not a terminal; a terminal gets a bar.", default: "10"),
         .value("checkpoint-every", "N", "Write a checkpoint every N steps and at the end into <run dir>/checkpoints/; replaces train.checkpointEverySteps."),
         .value("keep-checkpoints", "N", "Checkpoints kept; older ones are deleted; replaces train.keepCheckpoints.", default: "3"),
         .value("resume", "DIR", "Continue from a checkpoint folder, or from the newest checkpoint of a run directory; without --config the checkpoint's config is used."),
@@ -86,6 +87,9 @@ enum TrainCommand {
             ?? "runs/" + RunDirectory.timestampName(modelName: config.model.name, date: Date())
         runOptions.overwriteRunDirectory = options.flag("overwrite")
         runOptions.checkEverySteps = checkEvery
+        if let seconds = try options.positiveNumber("progress-seconds") {
+            runOptions.progressIntervalSeconds = Double(seconds)
+        }
         runOptions.parameterDumpPath = options.string("dump-parameters")
         runOptions.resumeFrom = resume
 

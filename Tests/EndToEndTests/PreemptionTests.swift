@@ -55,7 +55,7 @@ final class PreemptionTests: XCTestCase {
         let setup = try makeSetup()
         let job = try BackgroundJob(ranks: 2, arguments(setup.configPath, setup.folder, run: "stopped"),
                                     environment: Self.slowJobEnvironment)
-        XCTAssertTrue(job.waitForOutput(containing: "step 10/", timeoutSeconds: 120), job.output)
+        XCTAssertTrue(job.waitForOutput(containing: "checkpoints/step-100 written", timeoutSeconds: 120), job.output)
         let signalled = Date()
         kill(job.process.processIdentifier, SIGTERM)
         XCTAssertTrue(job.waitForExit(timeoutSeconds: 30), "the job still runs 30 s after SIGTERM:\n\(job.output)")

@@ -20,6 +20,11 @@ public struct RunOptions: Sendable {
     public var checkEverySteps: Int?
     /// Keep every parameter's final value in the summary, for equivalence tests.
     public var keepFinalParameters = false
+    /// Seconds between progress lines when standard output is not a terminal (a terminal gets a
+    /// bar redrawn in place).
+    public var progressIntervalSeconds = 10.0
+    /// Bar or lines; nil chooses by whether standard output is a terminal.
+    public var progressStyle: ProgressStyle?
     /// Rank 0 writes the final parameters and every step's loss to this file (`ParameterDump`).
     public var parameterDumpPath: String?
     /// A checkpoint folder, or a run directory meaning its newest checkpoint, to continue from.
@@ -136,6 +141,11 @@ public enum TrainingSession {
             logger.info("checkpoint \(folder.path) written in \(String(format: "%.2f", DispatchClock.seconds(since: clock))) s")
         }
 
+        let progressStyle = options.progressStyle ?? ProgressStyle.forStandardOutput()
+        var stepRecorder = output.flatMap { path in
+            communicator.rank == 0 ? StepRecorder(directory: RunDirectory(url: URL(fileURLWithPath: path)),
+                                                  taskNames: trainer.taskNames) : nil
+        }
         var position = start
         epochs: for epoch in start.epoch..<max(settings.epochs, start.epoch) {
             if let maxSteps = settings.maxSteps, trainer.globalStep >= maxSteps {
@@ -147,11 +157,13 @@ public enum TrainingSession {
             logger.info("epoch \(epoch + 1)/\(settings.epochs): \(plan.stepCount) steps of \(settings.batchSize) rows over \(communicator.worldSize) rank(s)")
             var progress = ProgressMeter(epoch: epoch + 1, epochCount: settings.epochs, plan: plan,
                                          taskNames: trainer.taskNames)
+            var throttle = ProgressThrottle(style: progressStyle, lineIntervalSeconds: options.progressIntervalSeconds)
             for step in firstStep..<plan.stepCount {
                 let loss = try trainer.trainStep(plan: plan, step: step, receivedSignal: StopSignal.received)
                 position.stepInEpoch = step + 1
                 summary.stepLosses.append(loss)
                 progress.record(loss)
+                stepRecorder?.record(loss)
                 if let reason = loss.skipReason {
                     logger.warning("skipped the batch of step \(trainer.globalStep) on every rank (train.nonFinite is skip): \(reason)")
                 }
@@ -160,8 +172,22 @@ public enum TrainingSession {
                 }
                 let reachedMaxSteps = settings.maxSteps.map { trainer.globalStep >= $0 } ?? false
                 let lastStep = step == plan.stepCount - 1 || reachedMaxSteps
-                if communicator.rank == 0, trainer.globalStep % settings.logEverySteps == 0 || lastStep {
-                    logger.info(progress.line().formatted())
+                if communicator.rank == 0 {
+                    if trainer.globalStep % settings.logEverySteps == 0 || lastStep {
+                        try stepRecorder?.flush(step: trainer.globalStep, epoch: epoch + 1,
+                                                learningRate: Double("\(settings.learningRate)") ?? Double(settings.learningRate))
+                    }
+                    if throttle.shouldPrint(isFinal: lastStep) {
+                        let line = progress.line()
+                        if progressStyle == .bar && !lastStep {
+                            StandardStreamSink.standardOutput.write(line.formattedBar())
+                        } else {
+                            if progressStyle == .bar {
+                                StandardStreamSink.standardOutput.write("\r\u{1B}[K")
+                            }
+                            logger.info(line.formatted())
+                        }
+                    }
                 }
                 let lastStepOfRun = reachedMaxSteps || (lastStep && epoch == settings.epochs - 1)
                 // After the last step the run ends with its evaluation anyway, which a resumed
@@ -183,6 +209,9 @@ public enum TrainingSession {
             if dataset.test.count > 0 {
                 report = try evaluate(trainer, dataset: dataset, epoch: epoch + 1, logger: logger, runDirectory: output,
                                       lastLoss: summary.stepLosses.last, skippedSteps: summary.skippedSteps)
+                if let output, communicator.rank == 0 {
+                    try RunPlots.write(directory: URL(fileURLWithPath: output))
+                }
             }
         }
         if summary.stopSignal != nil, checkpointWriter == nil, let output {
@@ -295,19 +324,27 @@ public enum TrainingSession {
         for (table, count) in report.missingJoinKeys.sorted(by: { $0.key < $1.key }) where count > 0 {
             logger.info("data: \(count) log rows have no match in \(table); its features are missing for them")
         }
+        if report.skippedRows.total > 0 {
+            logger.warning("data: skipped \(report.skippedRows.total) bad log rows (data.errors): \(report.skippedRows.summary)")
+        }
+        for (file, counts) in report.skippedSideTableRows.sorted(by: { $0.key < $1.key }) where counts.total > 0 {
+            logger.warning("data: skipped \(counts.total) bad rows of \(file) (data.errors): \(counts.summary)")
+        }
     }
 
     /// Scores the test split, and on rank 0 prints the metrics and writes them to the run directory.
     static func evaluate(_ trainer: Trainer, dataset: PreparedDataset, epoch: Int, logger: Logger,
                          runDirectory: String?, lastLoss: StepLoss?, skippedSteps: Int) throws -> EvaluationReport? {
+        let losses = lastLoss.map { loss in Dictionary(uniqueKeysWithValues: zip(trainer.taskNames, loss.taskLosses)) }
         guard let scores = try trainer.predictTestSplit() else { return nil }
         let test = dataset.test
         let report = try makeReport(trainer, dataset: dataset, scores: scores)
         logger.info("evaluation after epoch \(epoch) (step \(trainer.globalStep)), \(test.count) test rows:\n" + report.formattedTables().trimmingCharacters(in: .newlines))
         if let runDirectory {
             let directory = RunDirectory(url: URL(fileURLWithPath: runDirectory))
-            let record = EvaluationRecord(epoch: epoch, step: trainer.globalStep, trainLosses: lastLoss?.taskLosses,
-                                          skippedSteps: skippedSteps, evaluation: report)
+            let record = EvaluationRecord(epoch: epoch, step: trainer.globalStep, trainLosses: losses,
+                                          skippedSteps: skippedSteps, skippedRows: dataset.report.skippedRows,
+                                          skippedSideTableRows: dataset.report.skippedSideTableRows, evaluation: report)
             try directory.writeMetrics(record)
             try directory.appendMetricsLine(record)
         }
@@ -337,9 +374,13 @@ extension TrainingSession {
 struct EvaluationRecord: Encodable {
     let epoch: Int
     let step: Int
-    /// The global loss of each task at the last step before the evaluation.
-    let trainLosses: [Double]?
+    /// The global loss of each task at the last step before the evaluation, by task name.
+    let trainLosses: [String: Double]?
     /// Steps skipped so far for a NaN or Inf in a loss or gradient.
     let skippedSteps: Int
+    /// Log rows skipped by the data.errors policies, per kind of fault.
+    let skippedRows: BadRowCounts
+    /// Side-table rows skipped by the data.errors policies, per file and kind.
+    let skippedSideTableRows: [String: BadRowCounts]
     let evaluation: EvaluationReport
 }

@@ -95,9 +95,14 @@ public enum ProgressStyle: Sendable {
     case bar
     case lines
 
-    /// Returns `.bar` when standard output is a terminal, else `.lines`.
-    public static func forStandardOutput() -> ProgressStyle {
-        isatty(STDOUT_FILENO) != 0 ? .bar : .lines
+    /// Returns `.bar` when standard output is a terminal, else `.lines`. Ranks started by
+    /// mpirun get `.lines`: Open MPI hands them a pseudo-terminal even when mpirun's own output
+    /// goes to a file or pipe, so `isatty` cannot tell.
+    public static func forStandardOutput(environment: [String: String] = ProcessInfo.processInfo.environment) -> ProgressStyle {
+        if environment["OMPI_COMM_WORLD_SIZE"] != nil || environment["PMIX_RANK"] != nil {
+            return .lines
+        }
+        return isatty(STDOUT_FILENO) != 0 ? .bar : .lines
     }
 }
 
