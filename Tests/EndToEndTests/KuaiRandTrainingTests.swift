@@ -1,5 +1,23 @@
 import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 import XCTest
+
+/// Collects the attributes of every element with one name.
+final class ElementCounter: NSObject, XMLParserDelegate {
+    let name: String
+    var attributes: [[String: String]] = []
+
+    init(name: String) {
+        self.name = name
+    }
+
+    func parser(_ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?,
+                qualifiedName qName: String?, attributes attributeDict: [String: String] = [:]) {
+        if elementName == name { attributes.append(attributeDict) }
+    }
+}
 
 /// The product's main job: PEPNet trained data-parallel on the real KuaiRand-Pure subset under
 /// mpirun, one epoch, then evaluated on the test days by rank 0.
@@ -47,6 +65,25 @@ final class KuaiRandTrainingTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(try XCTUnwrap(tasks["long_view"]?.auc), 0.722)
         XCTAssertTrue(output.contains("196056 train, 28970 test"), output)
         XCTAssertTrue(output.contains("rank 0: 49014, rank 1: 49014, rank 2: 49014, rank 3: 49014 (total 196056)"), output)
+        try assertChartsOfRealRun(folder.appendingPathComponent("run"), taskCount: 3, sceneCount: 5)
+    }
+
+    /// The run's SVG charts parse as XML and show one curve per task (the loss from the step
+    /// records, the AUC from the evaluation) and one bar per scene and task.
+    func assertChartsOfRealRun(_ run: URL, taskCount: Int, sceneCount: Int) throws {
+        for (file, element, expected) in [("loss.svg", "polyline", taskCount), ("scene-auc.svg", "rect", taskCount * sceneCount)] {
+            let text = try String(contentsOf: run.appendingPathComponent(file), encoding: .utf8)
+            let parser = XMLParser(data: Data(text.utf8))
+            let counter = ElementCounter(name: element)
+            parser.delegate = counter
+            XCTAssertTrue(parser.parse(), "\(file) is not well-formed XML: \(String(describing: parser.parserError))")
+            // Bars exclude the white background (width 100%) and the legend squares (12 px).
+            let marks = counter.attributes.filter { $0["width"] != "100%" && $0["height"] != "12" }
+            XCTAssertEqual(marks.count, expected, "\(file): \(element) marks")
+        }
+        // One evaluation gives each AUC series a single point, drawn as a circle.
+        let auc = try String(contentsOf: run.appendingPathComponent("auc.svg"), encoding: .utf8)
+        XCTAssertEqual(auc.components(separatedBy: "<circle").count - 1, taskCount)
     }
 
     func testMLPBaselineOnTwoRanks() throws {
