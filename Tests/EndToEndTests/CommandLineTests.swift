@@ -48,6 +48,26 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(result.output.contains("bad.json: invalid config at model.gateGama: is not an option of model \"pepnet\"; did you mean \"gateGamma\"?"), result.output)
     }
 
+    func testContradictingSettingsAreRejected() throws {
+        // Two task weights for three tasks: rejected by check-config, and by train before any data is read.
+        let folder = try temporaryDirectory(self)
+        let file = folder.appendingPathComponent("weights.json")
+        var text = try String(contentsOf: repositoryRoot.appendingPathComponent("configs/pepnet-kuairand.json"), encoding: .utf8)
+        text = text.replacingOccurrences(of: "\"batchSize\": 1024,", with: "\"batchSize\": 1024, \"taskWeights\": [1, 1],")
+        try text.write(to: file, atomically: true, encoding: .utf8)
+        let check = try runTrainer(ranks: nil, ["check-config", "--config", file.path])
+        XCTAssertEqual(check.exitCode, 1)
+        XCTAssertTrue(check.output.contains("train.taskWeights: has 2 weights but data.tasks lists 3 tasks"), check.output)
+
+        let cache = folder.appendingPathComponent("cache")
+        let train = try runTrainer(ranks: nil, ["train", "--config", file.path, "--cache-dir", cache.path,
+                                                "--run-dir", folder.appendingPathComponent("run").path])
+        XCTAssertEqual(train.exitCode, 1)
+        XCTAssertTrue(train.output.contains("train.taskWeights"), train.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: cache.path), "no data was prepared")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("run").path), "no run directory was created")
+    }
+
     func testCheckConfigAcceptsShippedConfigs() throws {
         for name in ["pepnet-kuairand.json", "pepnet-kuairand-duration.json", "mlp-kuairand.json"] {
             let result = try runTrainer(ranks: nil, ["check-config", "--config", "configs/" + name])
