@@ -173,7 +173,7 @@ enum TrainingBenchmark {
                      gib(tableBytes), gib(tableBytes) * Double(worldSize), worldSize))
         print(String(format: "peak resident memory per rank, against 1.3 × tables / W + dense = %.2f GiB:", bound / 1_073_741_824))
         for (rank, peak) in peaks.enumerated() {
-            print(String(format: "  rank %d  %.2f GiB  (%.2f of the bound)", rank, Double(peak) / 1_073_741_824, Double(peak) / bound))
+            print(String(format: "  rank %d  %.2f GiB  (%.2f times the bound)", rank, Double(peak) / 1_073_741_824, Double(peak) / bound))
         }
     }
 

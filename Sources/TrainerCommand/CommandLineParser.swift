@@ -99,7 +99,7 @@ struct ParsedOptions {
 func helpText(command: String, summary: String, specs: [OptionSpec]) -> String {
     var lines = ["usage: trainer \(command) [options]", "", summary, "", "options:"]
     let labels = specs.map { spec in "--\(spec.name)" + (spec.valueName.map { " \($0)" } ?? "") }
-    let width = (labels.map(\.count).max() ?? 0) + 2
+    let width = max(labels.map(\.count).max() ?? 0, "--help".count) + 2
     for (spec, label) in zip(specs, labels) {
         var line = "  " + label.padding(toLength: width, withPad: " ", startingAt: 0) + spec.help
         if let defaultValue = spec.defaultValue {

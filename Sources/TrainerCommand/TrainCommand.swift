@@ -17,17 +17,17 @@ enum TrainCommand {
         .value("run-dir", "DIR", "Run directory for config.json, train.log and metrics.json.", default: "runs/<time>-<model>"),
         .flag("overwrite", "Write into an existing, non-empty run directory."),
         .value("cache-dir", "DIR", "Folder of prepared binary data, reused while inputs and config are unchanged.", default: "runs/cache"),
-        .value("epochs", "N", "Passes over the training split; replaces train.epochs."),
-        .value("batch-size", "N", "Rows per step over all ranks; replaces train.batchSize."),
-        .value("learning-rate", "X", "Learning rate of the dense parameters; replaces train.learningRate."),
-        .value("sparse-learning-rate", "X", "Learning rate of the embedding rows; replaces train.sparseLearningRate."),
-        .value("seed", "N", "Seed of initialization, shuffling and dropout; replaces train.seed."),
-        .value("max-steps", "N", "Stop after N steps in total; replaces train.maxSteps."),
+        .value("epochs", "N", "Passes over the training split; replaces train.epochs.", default: "the config's value, else 1"),
+        .value("batch-size", "N", "Rows per step over all ranks; replaces train.batchSize.", default: "the config's value, else 1024"),
+        .value("learning-rate", "X", "Learning rate of the dense parameters; replaces train.learningRate.", default: "the config's value, else 0.001"),
+        .value("sparse-learning-rate", "X", "Learning rate of the embedding rows; replaces train.sparseLearningRate.", default: "the config's value, else the dense rate"),
+        .value("seed", "N", "Seed of initialization, shuffling and dropout; replaces train.seed.", default: "the config's value, else 1"),
+        .value("max-steps", "N", "Stop after N steps in total; replaces train.maxSteps.", default: "the config's value, else no limit"),
         .flag("debug", "Run the ranks as threads of this process (no mpirun), with the same code paths."),
         .value("ranks", "N", "With --debug: number of in-process ranks.", default: "1"),
-        .value("check-every", "N", "Compare dense parameter checksums across ranks every N steps and stop on divergence."),
+        .value("check-every", "N", "Compare dense parameter checksums across ranks every N steps and stop on divergence.", default: "the config's value, else never"),
         .value("progress-seconds", "S", "Seconds between progress lines when the output is not a terminal; a terminal gets a bar.", default: "10"),
-        .value("checkpoint-every", "N", "Write a checkpoint every N steps and at the end into <run dir>/checkpoints/; replaces train.checkpointEverySteps."),
+        .value("checkpoint-every", "N", "Write a checkpoint every N steps and at the end into <run dir>/checkpoints/; replaces train.checkpointEverySteps.", default: "the config's value, else no checkpoints"),
         .value("keep-checkpoints", "N", "Checkpoints kept; older ones are deleted; replaces train.keepCheckpoints.", default: "3"),
         .value("resume", "DIR", "Continue from a checkpoint folder, or from the newest checkpoint of a run directory; without --config the checkpoint's config is used."),
         .value("dump-parameters", "FILE", "After training, rank 0 writes every parameter and each step's loss to FILE (binary), to compare runs."),
@@ -66,6 +66,7 @@ enum TrainCommand {
             config = QuickStart.config()
             if dataDirectory == nil {
                 dataDirectory = try QuickStart.ensureGeneratedData(directory: QuickStart.defaultDataDirectory)
+                print("training on the generated data in \(QuickStart.defaultDataDirectory) (trainer generate writes other sizes)")
             }
         }
         if let dataDirectory {
@@ -81,12 +82,16 @@ enum TrainCommand {
         if let every = try options.integer("checkpoint-every", minimum: 1) { config.train.checkpointEverySteps = every }
         if let keep = try options.integer("keep-checkpoints", minimum: 1) { config.train.keepCheckpoints = keep }
 
-        var runOptions = RunOptions(config: config, configSource: configPath ?? "built-in quick start",
+        let source = configPath ?? resume.map { "the config of checkpoint \($0)" } ?? "built-in quick start"
+        var runOptions = RunOptions(config: config, configSource: source,
                                     cacheDirectory: options.string("cache-dir") ?? "runs/cache")
         runOptions.runDirectory = options.string("run-dir")
             ?? "runs/" + RunDirectory.timestampName(modelName: config.model.name, date: Date())
         runOptions.overwriteRunDirectory = options.flag("overwrite")
         runOptions.checkEverySteps = checkEvery
+        // Decided before MPI starts: a single process started without mpirun gets PMIX_RANK from
+        // Open MPI's singleton start, which would otherwise read as "launched by mpirun".
+        runOptions.progressStyle = ProgressStyle.forStandardOutput()
         if let seconds = try options.positiveNumber("progress-seconds") {
             runOptions.progressIntervalSeconds = Double(seconds)
         }

@@ -33,6 +33,31 @@ final class FailureTests: XCTestCase {
         let result = try runProcess(URL(fileURLWithPath: "/usr/bin/mpirun"), arguments, environment: environment,
                                     timeoutSeconds: 120)
         XCTAssertNotEqual(result.exitCode, 0, result.output)
-        XCTAssertTrue(result.output.contains("were started with a config that differs from rank 0's"), result.output)
+        XCTAssertTrue(result.output.contains("started with a config that differs from rank 0's"), result.output)
+    }
+
+    func testSkippedNaNStepKeepsMetricsReadable() throws {
+        // A skipped step's losses are NaN; the step records around it must stay valid JSON.
+        let folder = try temporaryDirectory(self)
+        var config = try syntheticConfig(directory: folder.appendingPathComponent("data"), rows: 6_000, batchSize: 256,
+                                         maxSteps: 10)
+        config.train.nonFinite = "skip"
+        config.train.logEverySteps = 2
+        let configFile = folder.appendingPathComponent("config.json")
+        try config.encodedJSON().write(to: configFile)
+        let run = folder.appendingPathComponent("run")
+        let result = try runProcess(try builtExecutable("trainer"),
+                                    ["train", "--config", configFile.path, "--run-dir", run.path,
+                                     "--cache-dir", folder.appendingPathComponent("cache").path],
+                                    environment: ["TRAINER_TEST_NAN_AT_STEP": "3"], timeoutSeconds: 120)
+        XCTAssertEqual(result.exitCode, 0, result.output)
+        let lines = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+            .split(separator: "\n")
+        XCTAssertEqual(lines.count, 6, "five step records and one evaluation")
+        for line in lines {
+            XCTAssertNoThrow(try JSONSerialization.jsonObject(with: Data(line.utf8)), String(line))
+        }
+        let metrics = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("metrics.json")))
+        XCTAssertEqual((metrics as? [String: Any])?["skippedSteps"] as? Int, 1)
     }
 }

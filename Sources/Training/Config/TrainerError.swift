@@ -31,7 +31,8 @@ public enum TrainerError: Error, CustomStringConvertible {
         case let .nonFinite(step, rank, value):
             return "\(value) is not finite (NaN or Inf) in step \(step) on rank \(rank)"
         case let .buildMismatch(ranks, executable):
-            return "ranks \(ranks.map(String.init).joined(separator: ", ")) run a different trainer executable than rank 0 "
+            let subject = ranks.count == 1 ? "rank \(ranks[0]) runs" : "ranks \(ranks.map(String.init).joined(separator: ", ")) run"
+            return "\(subject) a different trainer executable than rank 0 "
                 + "(the FNV-1a 64 hash of \(executable) differs); install the same build at the same path on every node"
         case let .invalidTestHook(variable, value, expected):
             return "invalid value \"\(value)\" of the test-only variable \(variable): expected \(expected); unset it for normal runs"

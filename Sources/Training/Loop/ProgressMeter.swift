@@ -7,13 +7,19 @@ struct ProgressMeter {
     let plan: EpochPlan
     let taskNames: [String]
     private let start = DispatchTime.now().uptimeNanoseconds
-    private var steps = 0
-    private var rows = 0
+    private var steps: Int
+    private var rows: Int
+    /// Rows of the epoch done before this meter started (a resumed epoch).
+    private let rowsAtStart: Int
     /// Row-weighted loss sums since the last line, `[T]`, and their row count.
     private var windowLossSums: [Double]
     private var windowRows = 0
 
-    init(epoch: Int, epochCount: Int, plan: EpochPlan, taskNames: [String]) {
+    /// Starts counting at `firstStep` of the plan, where a resumed run continues.
+    init(epoch: Int, epochCount: Int, plan: EpochPlan, taskNames: [String], firstStep: Int = 0) {
+        steps = firstStep
+        rowsAtStart = firstStep < plan.stepCount ? plan.globalRange(step: firstStep).lowerBound : plan.rowCount
+        rows = rowsAtStart
         self.epoch = epoch
         self.epochCount = epochCount
         self.plan = plan
@@ -40,6 +46,6 @@ struct ProgressMeter {
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return ProgressLine(epoch: epoch, epochCount: epochCount, step: steps, stepCount: plan.stepCount,
                             rowsDone: rows, rowsTotal: plan.rowCount, elapsedSeconds: elapsed,
-                            taskNames: taskNames, losses: losses)
+                            taskNames: taskNames, losses: losses, rowsAtStart: rowsAtStart)
     }
 }

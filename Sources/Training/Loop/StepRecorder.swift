@@ -26,6 +26,9 @@ struct StepRecorder {
     }
 
     mutating func record(_ loss: StepLoss) {
+        // A skipped step (NaN or Inf with train.nonFinite "skip") trained no row; its losses are
+        // not finite and must not reach the mean.
+        guard loss.rows > 0, !loss.isSkipped else { return }
         rows += loss.rows
         for task in lossSums.indices {
             lossSums[task] += loss.taskLosses[task] * Double(loss.rows)

@@ -156,7 +156,7 @@ public enum TrainingSession {
             position = TrainingPosition(epoch: epoch, stepInEpoch: firstStep)
             logger.info("epoch \(epoch + 1)/\(settings.epochs): \(plan.stepCount) steps of \(settings.batchSize) rows over \(communicator.worldSize) rank(s)")
             var progress = ProgressMeter(epoch: epoch + 1, epochCount: settings.epochs, plan: plan,
-                                         taskNames: trainer.taskNames)
+                                         taskNames: trainer.taskNames, firstStep: firstStep)
             var throttle = ProgressThrottle(style: progressStyle, lineIntervalSeconds: options.progressIntervalSeconds)
             for step in firstStep..<plan.stepCount {
                 let loss = try trainer.trainStep(plan: plan, step: step, receivedSignal: StopSignal.received)
@@ -174,6 +174,12 @@ public enum TrainingSession {
                 let lastStep = step == plan.stepCount - 1 || reachedMaxSteps
                 if communicator.rank == 0 {
                     if trainer.globalStep % settings.logEverySteps == 0 || lastStep {
+                        if logger.isEnabled(.debug) {
+                            let phases = TrainingPhase.allCases.map { phase in
+                                "\(phase.rawValue) \(String(format: "%.3f", trainer.phaseSeconds[phase] ?? 0))"
+                            }
+                            logger.debug("step \(trainer.globalStep): seconds so far by phase on rank 0: \(phases.joined(separator: ", "))")
+                        }
                         try stepRecorder?.flush(step: trainer.globalStep, epoch: epoch + 1,
                                                 learningRate: Double("\(settings.learningRate)") ?? Double(settings.learningRate))
                     }
@@ -246,6 +252,7 @@ public enum TrainingSession {
             if let path = options.parameterDumpPath {
                 _ = try communicator.runOnRoot { () -> Bool in
                     try dump.write(to: path)
+                    logger.info("wrote the final parameters and step losses to \(path)")
                     return true
                 }
             }
@@ -276,7 +283,7 @@ public enum TrainingSession {
         if !differing.isEmpty {
             throw TrainerError.configMismatch(
                 key: "config",
-                message: "ranks \(differing.map(String.init).joined(separator: ", ")) were started with a config that differs from rank 0's; start every rank with the same file")
+                message: "\(rankList(differing)) started with a config that differs from rank 0's (the file or a command-line option such as --seed); start every rank with the same file and options")
         }
     }
 
@@ -383,4 +390,9 @@ struct EvaluationRecord: Encodable {
     /// Side-table rows skipped by the data.errors policies, per file and kind.
     let skippedSideTableRows: [String: BadRowCounts]
     let evaluation: EvaluationReport
+}
+
+/// "rank 3 was" or "ranks 1, 3 were", for messages about a set of ranks.
+func rankList(_ ranks: [Int]) -> String {
+    ranks.count == 1 ? "rank \(ranks[0]) was" : "ranks \(ranks.map(String.init).joined(separator: ", ")) were"
 }

@@ -26,9 +26,11 @@ public struct ProgressLine: Equatable, Sendable {
     public var taskNames: [String]
     /// Recent mean loss of each task `[T]`.
     public var losses: [Double]
+    /// Rows already done when the clock started (a resumed epoch); the rate counts only the rest.
+    public var rowsAtStart: Int
 
     public init(epoch: Int, epochCount: Int, step: Int, stepCount: Int, rowsDone: Int, rowsTotal: Int,
-                elapsedSeconds: Double, taskNames: [String], losses: [Double]) {
+                elapsedSeconds: Double, taskNames: [String], losses: [Double], rowsAtStart: Int = 0) {
         precondition(taskNames.count == losses.count,
                      "progress needs one loss per task, got \(taskNames.count) names and \(losses.count) losses")
         self.epoch = epoch
@@ -40,11 +42,12 @@ public struct ProgressLine: Equatable, Sendable {
         self.elapsedSeconds = elapsedSeconds
         self.taskNames = taskNames
         self.losses = losses
+        self.rowsAtStart = rowsAtStart
     }
 
     /// Rows per second so far, or `nil` before any time has passed.
     public var rowsPerSecond: Double? {
-        elapsedSeconds > 0 ? Double(rowsDone) / elapsedSeconds : nil
+        elapsedSeconds > 0 ? Double(rowsDone - rowsAtStart) / elapsedSeconds : nil
     }
 
     /// Estimated seconds until `rowsTotal`, assuming the rate so far; `nil` while no rate is
