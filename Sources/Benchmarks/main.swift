@@ -23,6 +23,11 @@ guard let name = arguments.first else {
     exit(2)
 }
 let rest = Array(arguments.dropFirst())
+// Each benchmark's options are listed in the usage; allreduce also prints its own help.
+if name != "allreduce", rest.contains("--help") || rest.contains("-h") {
+    print(usage)
+    exit(0)
+}
 do {
     switch name {
     case "gemm": try GEMMBenchmark.run(arguments: rest)

@@ -40,11 +40,15 @@ public enum SVGChart {
             let coordinates = entry.points.filter { $0.x.isFinite && $0.y.isFinite }.map { point in
                 "\(format(xPixel(point.x, xRange))),\(format(yPixel(point.y, yRange)))"
             }
-            if coordinates.count == 1 {
-                let point = coordinates[0].split(separator: ",")
-                body.append(#"<circle cx="\#(point[0])" cy="\#(point[1])" r="3" fill="\#(color)"><title>\#(escape(entry.name))</title></circle>"#)
-            } else if !coordinates.isEmpty {
+            if coordinates.count > 1 {
                 body.append(#"<polyline fill="none" stroke="\#(color)" stroke-width="1.8" points="\#(coordinates.joined(separator: " "))"><title>\#(escape(entry.name))</title></polyline>"#)
+            }
+            // Markers on short series, so a series of one point (one evaluation) still shows.
+            if coordinates.count <= 30 {
+                for coordinate in coordinates {
+                    let point = coordinate.split(separator: ",")
+                    body.append(#"<circle cx="\#(point[0])" cy="\#(point[1])" r="3" fill="\#(color)"><title>\#(escape(entry.name))</title></circle>"#)
+                }
             }
         }
         body += legend(series.map(\.name))
