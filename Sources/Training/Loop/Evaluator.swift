@@ -48,7 +48,7 @@ extension Trainer {
             }
         }
 
-        let counts = (0..<communicator.worldSize).map { shareOf($0).count * taskCount }
-        return try communicator.gatherArray(scores, counts: counts, root: 0)
+        let gathered = try communicator.gather(scores, toRoot: 0)
+        return communicator.rank == 0 ? gathered.flatMap { $0 } : nil
     }
 }

@@ -112,7 +112,7 @@ public final class Trainer {
     /// copy: each row's initial value is a function of the seed, the feature and the row.
     func synchronizeInitialState() throws {
         for parameter in model.parameters {
-            try communicator.broadcastArray(&parameter.value.scalars, root: 0)
+            try communicator.broadcast(&parameter.value.scalars, root: 0)
         }
     }
 
@@ -277,7 +277,7 @@ public final class Trainer {
 
     /// Compares `denseChecksum()` across ranks and throws naming the ranks that differ from rank 0.
     public func verifyReplicasAgree() throws {
-        let checksums = try communicator.allgatherValue(denseChecksum())
+        let checksums = try communicator.allgather(denseChecksum())
         let differing = checksums.indices.filter { checksums[$0] != checksums[0] }
         if !differing.isEmpty {
             throw TrainerError.divergedReplicas(step: globalStep, ranks: differing)

@@ -48,12 +48,7 @@ extension Communicator {
             }
             payload = Array(try JSONEncoder().encode(outcome))
         }
-        var length = [Int64(payload.count)]
-        try broadcastArray(&length, root: 0)
-        if rank != 0 {
-            payload = [UInt8](repeating: 0, count: Int(length[0]))
-        }
-        try broadcastArray(&payload, root: 0)
+        try broadcast(&payload, root: 0)
         if let rootError {
             throw CollectiveFailure(message: String(describing: rootError), underlying: rootError)
         }
@@ -63,40 +58,5 @@ extension Communicator {
         case .failure(let message):
             throw CollectiveFailure(message: message, underlying: nil)
         }
-    }
-
-    /// Broadcasts `array` from `root`; every rank passes an array of the same count.
-    public func broadcastArray<Element: BitwiseCopyable>(_ array: inout [Element], root: Int) throws {
-        try array.withUnsafeMutableBytes { bytes in
-            try broadcast(bytes, root: root)
-        }
-    }
-
-    /// Returns every rank's `value`, in rank order.
-    public func allgatherValue<Element: BitwiseCopyable>(_ value: Element) throws -> [Element] {
-        var local = [value]
-        var all = [Element](repeating: value, count: worldSize)
-        try local.withUnsafeMutableBytes { send in
-            try all.withUnsafeMutableBytes { received in
-                try allgather(UnsafeRawBufferPointer(send), into: received)
-            }
-        }
-        return all
-    }
-
-    /// Gathers `values` from every rank onto `root`, in rank order; `counts[r]` is rank r's element
-    /// count. Returns the gathered array on `root` and nil elsewhere.
-    public func gatherArray<Element: BitwiseCopyable>(_ values: [Element], counts: [Int], root: Int) throws -> [Element]? {
-        precondition(counts[rank] == values.count, "rank \(rank) sends \(values.count) elements but counts say \(counts[rank])")
-        let stride = MemoryLayout<Element>.stride
-        let total = counts.reduce(0, +)
-        var gathered = [UInt8](repeating: 0, count: rank == root ? total * stride : 0)
-        try values.withUnsafeBytes { send in
-            try gathered.withUnsafeMutableBytes { received in
-                try gatherv(send, counts: counts.map { $0 * stride }, into: received, root: root)
-            }
-        }
-        guard rank == root else { return nil }
-        return gathered.withUnsafeBytes { Array($0.bindMemory(to: Element.self)) }
     }
 }

@@ -233,7 +233,7 @@ public enum TrainingSession {
             return summary
         }
 
-        summary.rowsPerRank = try communicator.allgatherValue(trainer.localRowsTrained)
+        summary.rowsPerRank = try communicator.allgather(trainer.localRowsTrained)
         if communicator.rank == 0 {
             let rows = summary.rowsPerRank.enumerated().map { "rank \($0.offset): \($0.element)" }
             logger.info("rows trained per rank: \(rows.joined(separator: ", ")) (total \(summary.rowsPerRank.reduce(0, +)))")
@@ -278,7 +278,7 @@ public enum TrainingSession {
         for byte in try config.encodedJSON() {
             hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
         }
-        let hashes = try communicator.allgatherValue(hash)
+        let hashes = try communicator.allgather(hash)
         let differing = hashes.indices.filter { hashes[$0] != hashes[0] }
         if !differing.isEmpty {
             throw TrainerError.configMismatch(
@@ -290,7 +290,7 @@ public enum TrainingSession {
     /// Stops every rank when the ranks run different trainer executables. A rank without an
     /// identity counts as 0, so it differs from any rank that has one.
     static func verifySameBuild(_ identity: BuildIdentity?, communicator: Communicator) throws {
-        let hashes = try communicator.allgatherValue(identity?.hash ?? 0)
+        let hashes = try communicator.allgather(identity?.hash ?? 0)
         let differing = hashes.indices.filter { hashes[$0] != hashes[0] }
         if !differing.isEmpty {
             let error = TrainerError.buildMismatch(ranks: differing, executable: identity?.executablePath ?? "the trainer executable")
