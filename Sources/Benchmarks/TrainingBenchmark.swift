@@ -179,7 +179,7 @@ enum TrainingBenchmark {
 
     static func gib(_ bytes: Int) -> Double { Double(bytes) / 1_073_741_824 }
 
-    /// The process's peak resident set size in bytes (`ru_maxrss`, kilobytes on Linux).
+    /// Returns the process's peak resident set size in bytes (`ru_maxrss` is in kilobytes on Linux).
     static func peakResidentBytes() -> Int {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)

@@ -63,7 +63,7 @@ public struct TrainerConfig: Codable, Equatable, Sendable {
         return layout
     }
 
-    /// The config as pretty JSON with sorted keys, as written to the run directory.
+    /// Encodes the config as pretty JSON with sorted keys, as written to the run directory.
     public func encodedJSON() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -89,7 +89,7 @@ public struct TrainSettings: Codable, Equatable, Sendable {
     public var sparseLearningRate: Float?
     /// Weight of each task's loss in the summed loss, in task order; all 1 when absent.
     public var taskWeights: [Float]?
-    /// Where embedding rows live: `rowSharded` (each row on one rank, looked up by all-to-all)
+    /// The placement of embedding rows: `rowSharded` (each row on one rank, looked up by all-to-all)
     /// or `replicated` (every rank holds every row; gradients travel in the dense allreduce).
     public var embeddingLayout = "rowSharded"
     /// Size of the fusion buckets that the ring allreduce sends, in bytes.

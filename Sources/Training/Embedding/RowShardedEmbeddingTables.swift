@@ -65,7 +65,7 @@ public final class RowShardedEmbeddingTables: EmbeddingStore {
     // The last lookup, kept for the gradient exchange.
     /// Unique keys `(feature << 40) | id` requested from each owner, `[W][n_d]`, in the order sent.
     private var requestedKeys: [[Int64]] = []
-    /// Where each unique key's row starts in `uniqueRows`, by key.
+    /// The offset of each unique key's row in `uniqueRows`, by key.
     private var rowOffsets: [Int64: Int] = [:]
     /// The summed gradient of each unique row of the batch, at the row's offset.
     private var uniqueGradients: [Float] = []
@@ -97,7 +97,7 @@ public final class RowShardedEmbeddingTables: EmbeddingStore {
     /// Bytes of rows and optimizer state this rank holds, per feature.
     public var localBytes: [Int] { shards.map(\.bytes) }
 
-    /// The rows and bytes each rank holds for every table, optimizer state included, assuming the
+    /// Returns the rows and bytes each rank stores for every table, optimizer state included, assuming the
     /// state width of this rank's optimizer.
     public func planSummary() -> [(feature: String, rows: Int, rowsPerRank: [Int], bytesPerRank: [Int])] {
         shards.map { shard in

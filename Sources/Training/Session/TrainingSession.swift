@@ -4,10 +4,10 @@ import Foundation
 import Models
 import TensorCore
 
-/// What a training run is given besides its config.
+/// The inputs of a training run besides its config.
 public struct RunOptions: Sendable {
     public var config: TrainerConfig
-    /// Where the config came from, for logs.
+    /// The origin of the config (a file path or a description), for logs.
     public var configSource: String
     /// Folder of prepared binary data, reused across runs while inputs and config are unchanged.
     public var cacheDirectory: String
@@ -39,7 +39,7 @@ public struct RunOptions: Sendable {
     }
 }
 
-/// What a run returns to its caller on every rank.
+/// The result of a run, returned to the caller on every rank.
 public struct RunSummary: Sendable {
     /// The global loss of every step, identical on all ranks.
     public var stepLosses: [StepLoss] = []
@@ -74,7 +74,7 @@ public enum TrainingSession {
             throw CollectiveFailure(message: String(describing: error), underlying: error)
         }
 
-        // The run directory comes first, so train.log holds the whole run, failures included.
+        // The run directory comes first, so train.log records the whole run, failures included.
         let output = try communicator.runOnRoot { () -> String? in
             guard let path = options.runDirectory else { return nil }
             let url = URL(fileURLWithPath: path)
@@ -377,7 +377,7 @@ extension TrainingSession {
     }
 }
 
-/// What `metrics.json` holds after each evaluation, and each evaluation line of `metrics.jsonl`.
+/// The content of `metrics.json` after each evaluation, and of each evaluation line of `metrics.jsonl`.
 struct EvaluationRecord: Encodable {
     let epoch: Int
     let step: Int
