@@ -67,6 +67,7 @@ enum TrainCommand {
             if dataDirectory == nil {
                 dataDirectory = try QuickStart.ensureGeneratedData(directory: QuickStart.defaultDataDirectory)
                 print("training on the generated data in \(QuickStart.defaultDataDirectory) (trainer generate writes other sizes)")
+                fflush(stdout)  // The logger writes unbuffered; keep this line before its lines.
             }
         }
         if let dataDirectory {
