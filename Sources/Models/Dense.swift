@@ -21,8 +21,8 @@ public final class Dense {
     public var inputWidth: Int { weight.shape[0] }
     public var outputWidth: Int { weight.shape[1] }
 
-    /// Applies the layer to `x` `[B, N]`, returning `[B, M]`.
-    public func callAsFunction(_ x: Variable) -> Variable {
-        linear(x, weight: x.graph.parameter(weight), bias: x.graph.parameter(bias))
+    /// Applies the layer and then `activation` (in the same pass) to `x` `[B, N]`, returning `[B, M]`.
+    public func callAsFunction(_ x: Variable, activation: FusedActivation = .identity) -> Variable {
+        linear(x, weight: x.graph.parameter(weight), bias: x.graph.parameter(bias), activation: activation)
     }
 }

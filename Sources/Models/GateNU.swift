@@ -21,6 +21,6 @@ public final class GateNU {
 
     /// Maps `x` `[B, N]` to gates `[B, M]`.
     public func callAsFunction(_ x: Variable) -> Variable {
-        sigmoid(output(relu(hidden(x)))) * gamma
+        output(hidden(x, activation: .relu), activation: .scaledSigmoid(scale: gamma))
     }
 }

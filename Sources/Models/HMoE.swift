@@ -185,7 +185,7 @@ public final class HMoE: RankingModel {
     private func applyStack(_ stack: [Dense], to x: Variable, batch: BatchContext, layerBase: UInt64) -> Variable {
         var hidden = x
         for (layer, dense) in stack.enumerated() {
-            hidden = rowSeededDropout(relu(dense(hidden)), rate: options.dropout, rowSeeds: batch.rowSeeds,
+            hidden = rowSeededDropout(dense(hidden, activation: .relu), rate: options.dropout, rowSeeds: batch.rowSeeds,
                                       layer: layerBase + UInt64(layer))
         }
         return hidden

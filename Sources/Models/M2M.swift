@@ -181,7 +181,7 @@ public final class M2M: RankingModel {
         for (expert, layers) in experts.enumerated() {
             var hidden = embeddings
             for (layer, dense) in layers.enumerated() {
-                hidden = rowSeededDropout(relu(dense(hidden)), rate: options.dropout, rowSeeds: batch.rowSeeds,
+                hidden = rowSeededDropout(dense(hidden, activation: .relu), rate: options.dropout, rowSeeds: batch.rowSeeds,
                                           layer: UInt64(expert * 64 + layer))
             }
             expertOutputs.append(hidden)

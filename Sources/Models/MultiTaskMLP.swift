@@ -65,7 +65,7 @@ public final class MultiTaskMLP: RankingModel {
         for task in 0..<taskCount {
             var hidden = embeddings
             for (layer, dense) in towers[task].enumerated() {
-                hidden = rowSeededDropout(relu(dense(hidden)), rate: options.dropout, rowSeeds: batch.rowSeeds,
+                hidden = rowSeededDropout(dense(hidden, activation: .relu), rate: options.dropout, rowSeeds: batch.rowSeeds,
                                           layer: UInt64(task * 64 + layer))
             }
             logits.append(heads[task](hidden))

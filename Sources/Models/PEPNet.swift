@@ -129,7 +129,7 @@ public final class PEPNet: RankingModel {
         for task in 0..<taskCount {
             var hidden = personalized
             for (layer, dense) in towers[task].enumerated() {
-                hidden = gatesByLayer[layer][task] * relu(dense(hidden))
+                hidden = gatesByLayer[layer][task] * dense(hidden, activation: .relu)
                 hidden = rowSeededDropout(hidden, rate: options.dropout, rowSeeds: batch.rowSeeds,
                                           layer: UInt64(task * 64 + layer))
             }

@@ -16,12 +16,14 @@ public func rowSeededDropout(_ x: Variable, rate: Float, rowSeeds: [UInt64], lay
     let rows = x.shape[0]
     let width = x.shape[1]
     let keepScale = 1 / (1 - rate)
-    var mask = [Float](repeating: 0, count: rows * width)
-    for row in 0..<rows {
-        var generator = RandomGenerator(seed: rowSeeds[row] &+ layer &* 0x9E37_79B9_7F4A_7C15)
-        for column in 0..<width where generator.nextFloat() >= rate {
-            mask[row * width + column] = keepScale
+    let mask = [Float](unsafeUninitializedCapacity: rows * width) { buffer, initializedCount in
+        for row in 0..<rows {
+            var generator = RandomGenerator(seed: rowSeeds[row] &+ layer &* 0x9E37_79B9_7F4A_7C15)
+            for column in 0..<width {
+                buffer[row * width + column] = generator.nextFloat() >= rate ? keepScale : 0
+            }
         }
+        initializedCount = rows * width
     }
     return x * x.graph.constant(Tensor(shape: [rows, width], scalars: mask))
 }

@@ -141,7 +141,7 @@ public final class STAR: RankingModel {
         let width = layout.widths[sceneFeature]
         var hidden = split(embeddings, sizes: [offset, width, layout.totalWidth - offset - width])[1]
         for (layer, dense) in auxiliaryLayers.enumerated() {
-            hidden = rowSeededDropout(relu(dense(hidden)), rate: options.dropout, rowSeeds: batch.rowSeeds,
+            hidden = rowSeededDropout(dense(hidden, activation: .relu), rate: options.dropout, rowSeeds: batch.rowSeeds,
                                       layer: UInt64(64 + layer))
         }
         return auxiliaryHead(hidden)

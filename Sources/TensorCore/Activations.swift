@@ -7,9 +7,10 @@ import Glibc
 
 /// Returns `max(x, 0)`. The derivative at 0 is taken as 0.
 public func relu(_ x: Variable) -> Variable {
-    let value = x.value.mapScalars { max($0, 0) }
+    var value = x.value
+    value.scalars.withUnsafeMutableBufferPointer { applyRelu($0) }
     return x.graph.record(value, inputs: [x]) { gradient in
-        x.accumulate(gradient.zipScalars(x.value) { $1 > 0 ? $0 : 0 })
+        x.accumulate(reluGradient(gradient, output: value))
     }
 }
 
@@ -33,9 +34,10 @@ func logistic(_ x: Float) -> Float {
 
 /// Returns `1 / (1 + exp(-x))`; its derivative is `y · (1 - y)`.
 public func sigmoid(_ x: Variable) -> Variable {
-    let value = x.value.mapScalars(logistic)
+    var value = x.value
+    value.scalars.withUnsafeMutableBufferPointer { applyScaledLogistic($0, scale: 1) }
     return x.graph.record(value, inputs: [x]) { gradient in
-        x.accumulate(gradient.zipScalars(value) { $0 * $1 * (1 - $1) })
+        x.accumulate(scaledLogisticGradient(gradient, output: value, scale: 1))
     }
 }
 

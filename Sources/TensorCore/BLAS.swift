@@ -113,6 +113,9 @@ public enum BLAS {
                              b: UnsafePointer<Float>, ldb: Int,
                              beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
+        if GEMMLog.isRecording {
+            GEMMLog.record(GEMMShape(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k))
+        }
         library.sgemm(Int32(COPENBLAS_ROW_MAJOR),
                       Int32(transposeA ? COPENBLAS_TRANS : COPENBLAS_NO_TRANS),
                       Int32(transposeB ? COPENBLAS_TRANS : COPENBLAS_NO_TRANS),

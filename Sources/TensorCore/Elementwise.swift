@@ -24,6 +24,14 @@ public func - (a: Variable, b: Variable) -> Variable {
 
 /// Returns `a · b` element-wise with broadcasting.
 public func * (a: Variable, b: Variable) -> Variable {
+    if a.shape == b.shape {
+        // The common case of gates and masks, on vectors rather than through a closure call.
+        let value = multiplied(a.value, b.value)
+        return a.graph.record(value, inputs: [a, b]) { gradient in
+            if a.requiresGradient { a.accumulate(multiplied(gradient, b.value)) }
+            if b.requiresGradient { b.accumulate(multiplied(gradient, a.value)) }
+        }
+    }
     let value = broadcastCombine(a.value, b.value, *)
     return a.graph.record(value, inputs: [a, b]) { gradient in
         // d(a·b)/da = b and d(a·b)/db = a, each broadcast to the output shape before reducing.

@@ -42,6 +42,11 @@ public final class Variable {
     let propagate: ((Tensor) -> Void)?
     /// The parameter this leaf reads, whose gradient backward accumulates into.
     let parameter: Parameter?
+    /// The column ranges of the last axis whose gradient anyone reads, when that is a strict
+    /// subset; nil when every column's gradient is needed. `concat` sets it when some parts need
+    /// no gradient, so that `linear` can skip the product for those columns (for a gate input
+    /// `[e_scene ‖ sg(E)]` that is all but 8 of 296 columns).
+    var neededGradientColumns: [Range<Int>]?
 
     init(graph: Graph, value: Tensor, requiresGradient: Bool, parameter: Parameter?,
          propagate: ((Tensor) -> Void)?) {

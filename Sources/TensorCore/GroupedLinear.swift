@@ -60,9 +60,7 @@ public func groupedLinear(_ x: Variable, weights: Variable, bias: Variable?, gro
                     gemm(transposeA: false, transposeB: false, m: members.count, n: outputWidth, k: inputWidth,
                          a: packedInput.baseAddress!, b: matrices.baseAddress! + group * matrixCount,
                          c: packedOutput.baseAddress!, accumulate: bias != nil)
-                    if activation == .relu {
-                        for i in 0..<(members.count * outputWidth) { packedOutput[i] = max(packedOutput[i], 0) }
-                    }
+                    applyActivation(activation, to: UnsafeMutableBufferPointer(rebasing: packedOutput[0..<(members.count * outputWidth)]))
                     unpackRows(UnsafeBufferPointer(packedOutput), rows: members, width: outputWidth, into: output)
                 }
             }
@@ -71,8 +69,8 @@ public func groupedLinear(_ x: Variable, weights: Variable, bias: Variable?, gro
 
     let inputs = bias.map { [x, weights, $0] } ?? [x, weights]
     return x.graph.record(value, inputs: inputs) { outputGradient in
-        // dz: the gradient before the activation, [B, M]. A fused ReLU masks it by its output.
-        let dz = activation == .relu ? outputGradient.zipScalars(value) { $1 > 0 ? $0 : 0 } : outputGradient
+        // dz: the gradient before the activation, [B, M].
+        let dz = activationGradient(activation, outputGradient, output: value)
         var dx = Tensor(zeros: x.requiresGradient ? x.shape : [0])
         var dweights = Tensor(zeros: weights.requiresGradient ? weights.shape : [0])
         var dbias = Tensor(zeros: bias?.requiresGradient == true ? [groupCount, outputWidth] : [0])

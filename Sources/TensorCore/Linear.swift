@@ -1,7 +1,9 @@
 /// An activation that `linear` can apply in the same pass as the bias add.
-public enum FusedActivation: Sendable {
+public enum FusedActivation: Sendable, Equatable {
     case identity
     case relu
+    /// `scale · sigmoid(z)`, the output of a GateNU; backward uses `y · (1 − y / scale)`.
+    case scaledSigmoid(scale: Float)
 }
 
 /// Returns `activation(x · weight + bias)` for a dense layer: `x` is `[B, N]`, `weight` is
@@ -30,17 +32,15 @@ public func linear(_ x: Variable, weight: Variable, bias: Variable?,
                 if let bias {
                     bias.value.scalars.withUnsafeBufferPointer { biasValues in
                         for row in 0..<rows {
-                            let start = row * outputWidth
-                            for column in 0..<outputWidth { output[start + column] = biasValues[column] }
+                            (output.baseAddress! + row * outputWidth).update(from: biasValues.baseAddress!,
+                                                                             count: outputWidth)
                         }
                     }
                 }
                 gemm(transposeA: false, transposeB: false, m: rows, n: outputWidth, k: inputWidth,
                      a: input.baseAddress!, b: weights.baseAddress!, c: output.baseAddress!,
                      accumulate: bias != nil)
-                if activation == .relu {
-                    for i in 0..<output.count { output[i] = max(output[i], 0) }
-                }
+                applyActivation(activation, to: output)
             }
         }
     }
@@ -48,16 +48,14 @@ public func linear(_ x: Variable, weight: Variable, bias: Variable?,
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
     return x.graph.record(value, inputs: inputs) { outputGradient in
         // dz: the gradient before the activation, [B, M].
-        let dz = activation == .relu ? outputGradient.zipScalars(value) { $1 > 0 ? $0 : 0 } : outputGradient
+        let dz = activationGradient(activation, outputGradient, output: value)
 
         dz.scalars.withUnsafeBufferPointer { dzBuffer in
             if x.requiresGradient {
                 let dx = weight.value.scalars.withUnsafeBufferPointer { weights in
-                    Tensor(shape: x.shape) { dx in
-                        gemmGradientA(transposeA: false, transposeB: false, m: rows, n: outputWidth, k: inputWidth,
-                                      dc: dzBuffer.baseAddress!, b: weights.baseAddress!, da: dx.baseAddress!,
-                                      accumulate: false)
-                    }
+                    inputGradient(dz: dzBuffer.baseAddress!, weights: weights.baseAddress!, rows: rows,
+                                  inputWidth: inputWidth, outputWidth: outputWidth,
+                                  columns: x.neededGradientColumns)
                 }
                 x.accumulate(dx)
             }
@@ -74,13 +72,43 @@ public func linear(_ x: Variable, weight: Variable, bias: Variable?,
             if let bias, bias.requiresGradient {
                 var db = Tensor(zeros: [outputWidth])
                 db.scalars.withUnsafeMutableBufferPointer { biasGradient in
+                    let sums = biasGradient.baseAddress!
                     for row in 0..<rows {
-                        let start = row * outputWidth
-                        for column in 0..<outputWidth { biasGradient[column] += dzBuffer[start + column] }
+                        addElements(sums, dzBuffer.baseAddress! + row * outputWidth, into: sums, count: outputWidth)
                     }
                 }
                 bias.accumulate(db)
             }
         }
     }
+}
+
+/// Returns `dx = dz · Wᵀ`, `[B, N]`, computing only `columns` when given: the rows of `W` that
+/// belong to other columns are skipped, and those columns of `dx` are zero.
+private func inputGradient(dz: UnsafePointer<Float>, weights: UnsafePointer<Float>, rows: Int, inputWidth: Int,
+                           outputWidth: Int, columns: [Range<Int>]?) -> Tensor {
+    guard let columns else {
+        return Tensor(shape: [rows, inputWidth]) { dx in
+            gemmGradientA(transposeA: false, transposeB: false, m: rows, n: outputWidth, k: inputWidth,
+                          dc: dz, b: weights, da: dx.baseAddress!, accumulate: false)
+        }
+    }
+    var dx = Tensor(zeros: [rows, inputWidth])
+    dx.scalars.withUnsafeMutableBufferPointer { full in
+        for range in columns where !range.isEmpty {
+            // W's rows `range` are contiguous in its row-major [N, M] layout.
+            let part = Tensor(shape: [rows, range.count]) { partial in
+                gemmGradientA(transposeA: false, transposeB: false, m: rows, n: outputWidth, k: range.count,
+                              dc: dz, b: weights + range.lowerBound * outputWidth, da: partial.baseAddress!,
+                              accumulate: false)
+            }
+            part.scalars.withUnsafeBufferPointer { partial in
+                for row in 0..<rows {
+                    let destination = full.baseAddress! + row * inputWidth + range.lowerBound
+                    destination.update(from: partial.baseAddress! + row * range.count, count: range.count)
+                }
+            }
+        }
+    }
+    return dx
 }

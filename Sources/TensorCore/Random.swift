@@ -11,10 +11,11 @@ import Glibc
 /// NOTE: a C library whose `log` or `cos` rounds differently could change a normal sample in
 /// rare cases; the sequences of every other method do not depend on the C library.
 public struct RandomGenerator: Sendable {
-    private var s0: UInt64
-    private var s1: UInt64
-    private var s2: UInt64
-    private var s3: UInt64
+    // Internal but inlinable, so that callers in other modules (dropout masks) inline `next()`.
+    @usableFromInline var s0: UInt64
+    @usableFromInline var s1: UInt64
+    @usableFromInline var s2: UInt64
+    @usableFromInline var s3: UInt64
 
     /// Creates a generator whose state is the first four outputs of SplitMix64 started at `seed`.
     public init(seed: UInt64) {
@@ -44,6 +45,7 @@ public struct RandomGenerator: Sendable {
     }
 
     /// Returns the next 64 random bits.
+    @inlinable
     public mutating func next() -> UInt64 {
         let result = rotateLeft(s1 &* 5, by: 7) &* 9
         let shifted = s1 << 17
@@ -56,12 +58,13 @@ public struct RandomGenerator: Sendable {
         return result
     }
 
-    @inline(__always)
-    private func rotateLeft(_ value: UInt64, by count: UInt64) -> UInt64 {
+    @inlinable @inline(__always)
+    func rotateLeft(_ value: UInt64, by count: UInt64) -> UInt64 {
         (value << count) | (value >> (64 - count))
     }
 
     /// Returns a uniform Float in [0, 1) from the top 24 bits, so every value is a multiple of 2⁻²⁴.
+    @inlinable
     public mutating func nextFloat() -> Float {
         Float(next() >> 40) * 0x1p-24
     }

@@ -28,7 +28,7 @@ public func concat(_ parts: [Variable]) -> Variable {
             offset += width
         }
     }
-    return parts[0].graph.record(value, inputs: parts) { gradient in
+    let result = parts[0].graph.record(value, inputs: parts) { gradient in
         var offset = 0
         for (part, width) in zip(parts, widths) {
             if part.requiresGradient {
@@ -37,6 +37,22 @@ public func concat(_ parts: [Variable]) -> Variable {
             offset += width
         }
     }
+    if result.requiresGradient && parts.contains(where: { !$0.requiresGradient }) {
+        var ranges: [Range<Int>] = []
+        var offset = 0
+        for (part, width) in zip(parts, widths) {
+            if part.requiresGradient {
+                if let last = ranges.last, last.upperBound == offset {
+                    ranges[ranges.count - 1] = last.lowerBound ..< offset + width
+                } else {
+                    ranges.append(offset ..< offset + width)
+                }
+            }
+            offset += width
+        }
+        result.neededGradientColumns = ranges
+    }
+    return result
 }
 
 /// Returns the columns `offset ..< offset + width` of the last axis of `tensor`.

@@ -65,7 +65,8 @@ public struct Tensor: Sendable, Equatable {
         precondition(shape == other.shape, "cannot add shape \(other.shape) into shape \(shape)")
         scalars.withUnsafeMutableBufferPointer { destination in
             other.scalars.withUnsafeBufferPointer { source in
-                for i in 0..<destination.count { destination[i] += source[i] }
+                guard let d = destination.baseAddress, let s = source.baseAddress else { return }
+                addElements(d, s, into: d, count: destination.count)
             }
         }
     }

@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import TensorCore
 
@@ -103,6 +104,39 @@ final class LinearAlgebraTests: XCTestCase {
         } reference: { x in
             referenceMatmul(x[0], x[1], m: rows, n: m, k: n).enumerated().map { max($1 + x[2][$0 % m], 0) }
         }
+    }
+
+    func testLinearFusedScaledSigmoid() {
+        let (rows, n, m) = (6, 4, 5)
+        checkGradients("linear scaled sigmoid", inputs: [randomTensor([rows, n], seed: 17), randomTensor([n, m], seed: 18),
+                                                         randomTensor([m], seed: 19)]) { _, v in
+            linear(v[0], weight: v[1], bias: v[2], activation: .scaledSigmoid(scale: 2))
+        } reference: { x in
+            referenceMatmul(x[0], x[1], m: rows, n: m, k: n).enumerated().map { 2 / (1 + Foundation.exp(-($1 + x[2][$0 % m]))) }
+        }
+    }
+
+    /// A linear layer over `[a ‖ sg(b) ‖ c]` computes the input gradient only for a and c; it
+    /// must equal the full product's columns.
+    func testLinearSkipsStoppedInputColumns() {
+        let (rows, m) = (5, 7)
+        let parts = [randomTensor([rows, 3], seed: 40), randomTensor([rows, 6], seed: 41), randomTensor([rows, 2], seed: 42)]
+        let weight = randomTensor([11, m], seed: 43)
+        let direction = randomTensor([rows, m], seed: 44)
+        func gradients(stopMiddle: Bool) -> [Tensor] {
+            let graph = Graph()
+            let inputs = parts.map { graph.input($0) }
+            let middle = stopMiddle ? stopGradient(inputs[1]) : inputs[1]
+            let x = concat([inputs[0], middle, inputs[2]])
+            XCTAssertEqual(x.neededGradientColumns, stopMiddle ? [0..<3, 9..<11] : nil)
+            let y = linear(x, weight: graph.constant(weight), bias: nil)
+            graph.backward(sum(y * graph.constant(direction)))
+            return [inputs[0].gradient!, inputs[2].gradient!]
+        }
+        let skipped = gradients(stopMiddle: true)
+        let full = gradients(stopMiddle: false)
+        XCTAssertEqual(skipped[0], full[0])
+        XCTAssertEqual(skipped[1], full[1])
     }
 
     func testLinearShape() {
