@@ -1,4 +1,5 @@
 import Communication
+import TensorCore
 import DataPipeline
 import Foundation
 import Models
@@ -106,11 +107,15 @@ enum TrainingBenchmark {
             communicator = try MPICommunicator()
         }
         defer { if existing == nil { try? communicator.finalize() } }
+        var memory = MemoryMarks()
+        memory.mark("runtime and MPI")
         let path = try communicator.runOnRoot { () -> String in
             try DataPreparation.prepare(config: config.data, dataDirectory: nil, cacheDirectory: "runs/cache").path
         }
         let dataset = try PreparedDataset.open(path: path)
+        memory.mark("prepared data (read or built)")
         let trainer = try Trainer(config: config, dataset: dataset, communicator: communicator)
+        memory.mark("model, tables and optimizer state")
 
         var plan = trainer.plan(epoch: 0)
         var epoch = 0
@@ -126,39 +131,63 @@ enum TrainingBenchmark {
             return rows
         }
         for _ in 0..<options.warmup { _ = try nextStep() }
+        memory.mark("first steps (activations, buffers)")
         let phasesBefore = trainer.phaseSeconds
         let sharded = trainer.embeddings as? RowShardedEmbeddingTables
         let exchangeBefore = (sharded?.lookupExchangeSeconds ?? 0, sharded?.gradientExchangeSeconds ?? 0)
         try communicator.barrier()
+        GEMMLog.start()
         let start = DispatchTime.now().uptimeNanoseconds
         var rows = 0
         for _ in 0..<options.steps { rows += try nextStep() }
         try communicator.barrier()
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let gemmCalls = GEMMLog.stop()
+        memory.mark("timed steps")
         let peaks = try communicator.allgather(peakResidentBytes())
+
+        // The arithmetic floor: every rank times its products alone, after the timed steps, so
+        // that no rank's measurement shares a core with another rank's training.
+        let arithmeticFloor = ArithmeticFloor(calls: gemmCalls, steps: options.steps)
+        let peakRate = arithmeticFloor.measurePeakRate()
+        let ownShapeSeconds = arithmeticFloor.measureOwnShapes()
+        try communicator.barrier()
 
         guard communicator.rank == 0 else { return }
         let worldSize = communicator.worldSize
+        let stepSeconds = seconds / Double(options.steps)
         print("model \(config.model.name), \(label), \(worldSize) rank(s), batch \(config.train.batchSize), embeddings \(config.train.embeddingLayout), OpenBLAS core \(BLASInfo.coreName)")
-        print(String(format: "%d steps, %d samples in %.3f s: %.0f samples/s", options.steps, rows, seconds, Double(rows) / seconds))
+        print(String(format: "%d steps, %d samples in %.3f s: %.0f samples/s, %.2f ms per step",
+                     options.steps, rows, seconds, Double(rows) / seconds, 1000 * stepSeconds))
 
         func phase(_ name: TrainingPhase) -> Double { (trainer.phaseSeconds[name] ?? 0) - (phasesBefore[name] ?? 0) }
         let lookupExchange = (sharded?.lookupExchangeSeconds ?? 0) - exchangeBefore.0
         let gradientExchange = (sharded?.gradientExchangeSeconds ?? 0) - exchangeBefore.1
         let rowsOfSteps: [(String, Double)] = [
             ("input", phase(.input)),
-            ("lookup exchange", lookupExchange),
-            ("lookup (local)", phase(.embeddingLookup) - lookupExchange),
-            ("compute (forward, backward, dense optimizer)", phase(.forward) + phase(.backward) + phase(.optimizer)),
-            ("dense allreduce", phase(.allreduce)),
-            ("gradient exchange", gradientExchange),
+            ("embedding exchange (lookup)", lookupExchange),
+            ("embedding lookup (local)", phase(.embeddingLookup) - lookupExchange),
+            ("forward", phase(.forward)),
+            ("backward", phase(.backward)),
+            ("dense allreduce (waited for)", phase(.allreduce)),
+            ("dense optimizer", phase(.optimizer)),
+            ("embedding exchange (gradients)", gradientExchange),
             ("sparse update (local)", phase(.embeddingUpdate) - gradientExchange),
         ]
         print("rank 0 time per step:")
         for (name, total) in rowsOfSteps {
-            print("  " + name.padding(toLength: 46, withPad: " ", startingAt: 0)
+            print("  " + name.padding(toLength: 34, withPad: " ", startingAt: 0)
                   + String(format: "%8.3f ms  %5.1f%%", 1000 * total / Double(options.steps), 100 * total / seconds))
         }
+
+        let flopsPerStep = arithmeticFloor.flopsPerStep
+        print(String(format: "arithmetic (rank 0): %.3f GFLOP per step in %d products; achieved %.1f GFLOP/s over the whole step",
+                     flopsPerStep / 1e9, arithmeticFloor.callsPerStep, flopsPerStep / stepSeconds / 1e9))
+        print(String(format: "  floor at the peak sgemm rate (%.1f GFLOP/s on %@, measured now): %.2f ms, step / floor = %.2f",
+                     peakRate / 1e9, ArithmeticFloor.peakShape.description, 1000 * flopsPerStep / peakRate,
+                     stepSeconds / (flopsPerStep / peakRate)))
+        print(String(format: "  floor at the rates of the step's own shapes, each product run alone: %.2f ms, step / floor = %.2f",
+                     1000 * ownShapeSeconds, stepSeconds / ownShapeSeconds))
 
         let schema = dataset.schema
         let stateWidth = config.train.sparseOptimizer == "rowWiseAdagrad" ? 1 : 2
@@ -171,9 +200,11 @@ enum TrainingBenchmark {
                      gib(tableBytes), gib(tableBytes) / Double(worldSize), Double(denseBytes) / 1_048_576))
         print(String(format: "a replicated layout would hold %.2f GiB on every rank (%.2f GiB on %d ranks)",
                      gib(tableBytes), gib(tableBytes) * Double(worldSize), worldSize))
+        print("rank 0 peak resident memory by phase (growth of the peak during each):")
+        for line in memory.lines() { print("  " + line) }
         print(String(format: "peak resident memory per rank, against 1.3 × tables / W + dense = %.2f GiB:", bound / 1_073_741_824))
         for (rank, peak) in peaks.enumerated() {
-            print(String(format: "  rank %d  %.2f GiB  (%.2f times the bound)", rank, Double(peak) / 1_073_741_824, Double(peak) / bound))
+            print(String(format: "  rank %d  %.1f MiB  (%.2f times the bound)", rank, Double(peak) / 1_048_576, Double(peak) / bound))
         }
     }
 

@@ -1,0 +1,67 @@
+import Foundation
+import TensorCore
+
+/// The shortest time a training step could take on this core if it did nothing but its
+/// matrix products: the step's sgemm FLOPs divided by the best sgemm rate, and the sum of the
+/// times of the step's own products, each run alone on warm operands.
+///
+/// The first is the floor the hardware sets; the second also counts what OpenBLAS loses on the
+/// thin shapes these models have (a 1024 × 8 gradient, say), which no other code can win back.
+struct ArithmeticFloor {
+    /// A product large enough for OpenBLAS to reach its best rate on one core.
+    static let peakShape = GEMMShape(transposeA: false, transposeB: false, m: 2048, n: 672, k: 672)
+
+    let calls: [GEMMShape: Int]
+    let steps: Int
+
+    var flopsPerStep: Double {
+        Double(calls.reduce(0) { $0 + $1.key.flops * $1.value }) / Double(steps)
+    }
+
+    var callsPerStep: Int { calls.values.reduce(0, +) / max(steps, 1) }
+
+    /// Returns the sgemm rate of `peakShape` in FLOP/s.
+    func measurePeakRate() -> Double {
+        Double(Self.peakShape.flops) / GEMMLog.secondsPerCall(Self.peakShape, minimumSeconds: 0.5)
+    }
+
+    /// Returns the seconds per step of the step's products, each shape timed alone.
+    func measureOwnShapes() -> Double {
+        let total = calls.reduce(0.0) { total, entry in
+            total + Double(entry.value) * GEMMLog.secondsPerCall(entry.key, minimumSeconds: 0.05)
+        }
+        return total / Double(steps)
+    }
+}
+
+/// The growth of the peak resident set size between named points of a run, from `VmHWM` in
+/// /proc/self/status (Linux).
+struct MemoryMarks {
+    private var marks: [(name: String, peakBytes: Int)] = []
+
+    mutating func mark(_ name: String) {
+        marks.append((name, Self.peakResidentBytes()))
+    }
+
+    /// Returns one line per mark: the peak after it and its growth over the previous mark.
+    func lines() -> [String] {
+        var previous = 0
+        return marks.map { mark in
+            defer { previous = mark.peakBytes }
+            return mark.name.padding(toLength: 36, withPad: " ", startingAt: 0)
+                + String(format: "peak %7.1f MiB  (+%.1f MiB)", mebibytes(mark.peakBytes), mebibytes(mark.peakBytes - previous))
+        }
+    }
+
+    private func mebibytes(_ bytes: Int) -> Double { Double(bytes) / 1_048_576 }
+
+    /// Returns VmHWM in bytes, or 0 where /proc is not readable.
+    static func peakResidentBytes() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if fields.count >= 2, let kilobytes = Int(fields[1]) { return kilobytes * 1024 }
+        }
+        return 0
+    }
+}
