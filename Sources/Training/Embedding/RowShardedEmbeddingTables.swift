@@ -65,10 +65,11 @@ public final class RowShardedEmbeddingTables: EmbeddingStore {
     // The last lookup, kept for the gradient exchange.
     /// Unique keys `(feature << 40) | id` requested from each owner, `[W][n_d]`, in the order sent.
     private var requestedKeys: [[Int64]] = []
-    /// The offset of each unique key's row in `uniqueRows`, by key.
-    private var rowOffsets: [Int64: Int] = [:]
-    /// The summed gradient of each unique row of the batch, at the row's offset.
+    /// The summed gradient of each unique row of the batch. Rows are stored in the order of
+    /// `requestedKeys` (owner 0's keys first), so each owner's gradients are one contiguous run.
     private var uniqueGradients: [Float] = []
+    /// Where each owner's run starts in `uniqueGradients`, `[W + 1]`.
+    private var ownerOffsets: [Int] = []
     /// The offset of each batch position's unique row, `[B·F]`, so the gradient pass needs no
     /// hashing.
     private var positionOffsets: [Int] = []
@@ -116,18 +117,22 @@ public final class RowShardedEmbeddingTables: EmbeddingStore {
         precondition(ids.count == rowCount * featureCount, "\(ids.count) ids for \(rowCount) rows of \(featureCount) features")
         let start = DispatchClock.now()
 
-        // Input dist: the unique keys of the batch, grouped by owner.
-        var unique = Set<Int64>(minimumCapacity: ids.count)
+        // Input dist: the unique keys of the batch, grouped by owner and sorted, so that the
+        // messages do not depend on the order of the rows.
+        let positions = rowCount * featureCount
+        var unique = KeyIndex(capacity: positions)
+        var uniqueOfPosition = [Int32](repeating: 0, count: positions)
         for row in 0..<rowCount {
             for feature in 0..<featureCount {
-                let id = Int(ids[row * featureCount + feature])
+                let position = row * featureCount + feature
+                let id = Int(ids[position])
                 precondition(id >= 0 && id < tableRows[feature],
                              "id \(id) out of range for table \(layout.names[feature]) of \(tableRows[feature]) rows")
-                unique.insert(Self.key(feature: feature, id: id))
+                uniqueOfPosition[position] = Int32(unique.insert(Self.key(feature: feature, id: id)))
             }
         }
         var requests = [[Int64]](repeating: [], count: plan.worldSize)
-        for key in unique.sorted() {
+        for key in unique.keys.sorted() {
             requests[plan.owner(of: Self.id(of: key))].append(key)
         }
         requestedKeys = requests
@@ -147,23 +152,23 @@ public final class RowShardedEmbeddingTables: EmbeddingStore {
         }
         let rows = try communicator.allToAllV(responses)
 
-        // Assemble: place each unique row once, then copy it to every batch position using it.
-        rowOffsets = [:]
-        rowOffsets.reserveCapacity(unique.count)
+        // Assemble: the received blocks, in owner order, are the unique rows; copy each to
+        // every batch position using it.
         var uniqueRows = [Float]()
+        var offsetOfUnique = [Int](repeating: 0, count: unique.count)
+        var owners = [0]
         for (owner, keys) in requests.enumerated() {
             var offset = 0
             for key in keys {
-                let dimension = layout.widths[Self.feature(of: key)]
-                rowOffsets[key] = uniqueRows.count
-                uniqueRows.append(contentsOf: rows[owner][offset..<(offset + dimension)])
-                offset += dimension
+                offsetOfUnique[unique.index(of: key)!] = uniqueRows.count + offset
+                offset += layout.widths[Self.feature(of: key)]
             }
+            precondition(offset == rows[owner].count, "rank \(owner) sent \(rows[owner].count) floats for rows of \(offset)")
+            uniqueRows.append(contentsOf: rows[owner])
+            owners.append(uniqueRows.count)
         }
-        var offsets = [Int](repeating: 0, count: rowCount * featureCount)
-        for position in 0..<(rowCount * featureCount) {
-            offsets[position] = rowOffsets[Self.key(feature: position % featureCount, id: Int(ids[position]))]!
-        }
+        ownerOffsets = owners
+        let offsets = uniqueOfPosition.map { offsetOfUnique[Int($0)] }
         positionOffsets = offsets
         let width = layout.totalWidth
         let widths = layout.widths
@@ -210,64 +215,60 @@ public final class RowShardedEmbeddingTables: EmbeddingStore {
     public func applyUpdate() throws {
         let start = DispatchClock.now()
 
-        // Gradient dist: each owner receives, per source, the gradients of the keys it served.
-        var outgoing = [[Float]](repeating: [], count: plan.worldSize)
-        for (owner, keys) in requestedKeys.enumerated() {
-            var block = [Float]()
-            for key in keys {
-                let offset = rowOffsets[key]!
-                block.append(contentsOf: uniqueGradients[offset..<(offset + layout.widths[Self.feature(of: key)])])
-            }
-            outgoing[owner] = block
+        // Gradient dist: each owner receives, per source, the gradients of the keys it served,
+        // which are one contiguous run of `uniqueGradients`.
+        let outgoing = (0..<plan.worldSize).map { owner in
+            Array(uniqueGradients[ownerOffsets[owner]..<ownerOffsets[owner + 1]])
         }
         let incoming = try communicator.allToAllV(outgoing)
 
         // Sum per row in rank order, so the result does not depend on arrival order.
-        var sums: [Int64: [Float]] = [:]
-        var order: [Int64] = []
+        var rowsServed = KeyIndex(capacity: servedKeys.reduce(0) { $0 + $1.count })
+        var sums: [Float] = []
+        var sumOffsets: [Int] = []
         for (source, keys) in servedKeys.enumerated() {
             var offset = 0
-            for key in keys {
-                let dimension = layout.widths[Self.feature(of: key)]
-                let gradient = incoming[source][offset..<(offset + dimension)]
-                if var sum = sums[key] {
-                    for (k, value) in gradient.enumerated() { sum[k] += value }
-                    sums[key] = sum
-                } else {
-                    sums[key] = Array(gradient)
-                    order.append(key)
+            incoming[source].withUnsafeBufferPointer { gradient in
+                for key in keys {
+                    let dimension = layout.widths[Self.feature(of: key)]
+                    let index = rowsServed.insert(key)
+                    if index == sumOffsets.count {
+                        sumOffsets.append(sums.count)
+                        sums.append(contentsOf: gradient[offset..<(offset + dimension)])
+                    } else {
+                        let start = sumOffsets[index]
+                        for k in 0..<dimension { sums[start + k] += gradient[offset + k] }
+                    }
+                    offset += dimension
                 }
-                offset += dimension
             }
         }
 
         optimizer.beginStep()
         let scale = 1 / Float(plan.worldSize)
-        for key in order.sorted() {
-            let shard = shards[Self.feature(of: key)]
-            let local = plan.localIndex(of: Self.id(of: key))
-            var gradient = sums[key]!
-            for k in gradient.indices { gradient[k] *= scale }
-            shard.weights.withUnsafeMutableBufferPointer { weights in
-                shard.optimizerState.withUnsafeMutableBufferPointer { state in
-                    optimizer.updateRow(weights: weights.baseAddress! + local * shard.dimension,
-                                        state: state.baseAddress! + local * shard.stateWidth,
-                                        gradient: gradient, dimension: shard.dimension)
+        sums.withUnsafeMutableBufferPointer { sums in
+            for (index, key) in rowsServed.keys.enumerated() {
+                let shard = shards[Self.feature(of: key)]
+                let local = plan.localIndex(of: Self.id(of: key))
+                let gradient = sums.baseAddress! + sumOffsets[index]
+                for k in 0..<shard.dimension { gradient[k] *= scale }
+                shard.weights.withUnsafeMutableBufferPointer { weights in
+                    shard.optimizerState.withUnsafeMutableBufferPointer { state in
+                        optimizer.updateRow(weights: weights.baseAddress! + local * shard.dimension,
+                                            state: state.baseAddress! + local * shard.stateWidth,
+                                            gradient: gradient, dimension: shard.dimension)
+                    }
                 }
             }
         }
-        requestedKeys = []
-        servedKeys = []
-        rowOffsets = [:]
-        uniqueGradients = []
-        positionOffsets = []
+        discardGradient()
         gradientExchangeSeconds += DispatchClock.seconds(since: start)
     }
 
     public func discardGradient() {
         requestedKeys = []
         servedKeys = []
-        rowOffsets = [:]
+        ownerOffsets = []
         uniqueGradients = []
         positionOffsets = []
     }
