@@ -17,6 +17,8 @@ enum TrainingBenchmark {
         var dataDirectory: String?
         var steps = 100
         var warmup = 10
+        /// Overrides `train.threads` when given.
+        var threads: Int?
         // `embeddings` only:
         var contextIds = 100_000_000
         var rows = 1_000_000
@@ -39,6 +41,7 @@ enum TrainingBenchmark {
             case "--data-dir": options.dataDirectory = value
             case "--steps": options.steps = try positive(value, option: name)
             case "--warmup": options.warmup = try positive(value, option: name)
+            case "--threads": options.threads = try positive(value, option: name)
             case "--context-ids": options.contextIds = try positive(value, option: name)
             case "--rows": options.rows = try positive(value, option: name)
             case "--dimension": options.dimension = try positive(value, option: name)
@@ -50,8 +53,11 @@ enum TrainingBenchmark {
 
     /// `train`: a config file's model on its data.
     static func run(arguments: [String]) throws {
-        let options = try parse(arguments, allowed: ["--config", "--data-dir", "--steps", "--warmup"])
+        let options = try parse(arguments, allowed: ["--config", "--data-dir", "--steps", "--warmup", "--threads"])
         var config = try TrainerConfig.load(path: options.configPath)
+        if let threads = options.threads {
+            config.train.threads = threads
+        }
         if let directory = options.dataDirectory {
             config.data.directory = directory
         }
@@ -156,7 +162,7 @@ enum TrainingBenchmark {
         guard communicator.rank == 0 else { return }
         let worldSize = communicator.worldSize
         let stepSeconds = seconds / Double(options.steps)
-        print("model \(config.model.name), \(label), \(worldSize) rank(s), batch \(config.train.batchSize), embeddings \(config.train.embeddingLayout), OpenBLAS core \(BLASInfo.coreName)")
+        print("model \(config.model.name), \(label), \(worldSize) rank(s) × \(config.train.threads) thread(s), batch \(config.train.batchSize), embeddings \(config.train.embeddingLayout), OpenBLAS core \(BLASInfo.coreName)")
         print(String(format: "%d steps, %d samples in %.3f s: %.0f samples/s, %.2f ms per step",
                      options.steps, rows, seconds, Double(rows) / seconds, 1000 * stepSeconds))
 

@@ -12,7 +12,7 @@ let usage = """
     benchmarks:
       gemm        GFLOP/s of the matmul path beside a plain Swift loop  [--seconds S]
       allreduce   ring allreduce against MPI_Allreduce (run under mpirun)  [--check] [--floats 1M,16M] [--repetitions N]
-      train       training samples/s, time per step phase, peak memory  [--config FILE] [--data-dir DIR] [--steps N] [--warmup N]
+      train       training samples/s, time per step phase, peak memory  [--config FILE] [--data-dir DIR] [--steps N] [--warmup N] [--threads N]
       embeddings  the same on generated data with a 100M-row table  [--context-ids N] [--rows N] [--dimension D] [--model NAME] [--steps N]
     """
 

@@ -17,10 +17,13 @@ public func rowSeededDropout(_ x: Variable, rate: Float, rowSeeds: [UInt64], lay
     let width = x.shape[1]
     let keepScale = 1 / (1 - rate)
     let mask = [Float](unsafeUninitializedCapacity: rows * width) { buffer, initializedCount in
-        for row in 0..<rows {
-            var generator = RandomGenerator(seed: rowSeeds[row] &+ layer &* 0x9E37_79B9_7F4A_7C15)
-            for column in 0..<width {
-                buffer[row * width + column] = generator.nextFloat() >= rate ? keepScale : 0
+        // Each row draws from its own generator, so rows split over threads freely.
+        ComputeThreads.forEachChunk(count: rows, minimumChunk: 128, alignment: 1) { chunk in
+            for row in chunk {
+                var generator = RandomGenerator(seed: rowSeeds[row] &+ layer &* 0x9E37_79B9_7F4A_7C15)
+                for column in 0..<width {
+                    buffer[row * width + column] = generator.nextFloat() >= rate ? keepScale : 0
+                }
             }
         }
         initializedCount = rows * width

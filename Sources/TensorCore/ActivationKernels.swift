@@ -49,33 +49,41 @@ func scalarLogistic(_ x: Float) -> Float {
 
 /// Applies `max(x, 0)` in place.
 func applyRelu(_ values: UnsafeMutableBufferPointer<Float>) {
-    guard let base = values.baseAddress else { return }
-    let vectorEnd = values.count - values.count % FloatVector.scalarCount
-    var i = 0
-    // A plain loop: the closures of `forEachVector` stay out of line here, a call per vector.
-    while i < vectorEnd {
-        let value = loadVector(base, i)
-        storeVector(value.replacing(with: 0, where: value .< 0), base, i)
-        i += FloatVector.scalarCount
-    }
-    while i < values.count {
-        base[i] = max(base[i], 0)
-        i += 1
+    guard let start = values.baseAddress else { return }
+    ComputeThreads.forEachChunk(count: values.count) { range in
+        let base = start + range.lowerBound
+        let count = range.count
+        let vectorEnd = count - count % FloatVector.scalarCount
+        var i = 0
+        // A plain loop: the closures of `forEachVector` stay out of line here, a call per vector.
+        while i < vectorEnd {
+            let value = loadVector(base, i)
+            storeVector(value.replacing(with: 0, where: value .< 0), base, i)
+            i += FloatVector.scalarCount
+        }
+        while i < count {
+            base[i] = max(base[i], 0)
+            i += 1
+        }
     }
 }
 
 /// Applies `scale · sigmoid(x)` in place.
 func applyScaledLogistic(_ values: UnsafeMutableBufferPointer<Float>, scale: Float) {
-    guard let base = values.baseAddress else { return }
-    let vectorEnd = values.count - values.count % FloatVector.scalarCount
-    var i = 0
-    while i < vectorEnd {
-        storeVector(scale * vectorLogistic(loadVector(base, i)), base, i)
-        i += FloatVector.scalarCount
-    }
-    while i < values.count {
-        base[i] = scale * scalarLogistic(base[i])
-        i += 1
+    guard let start = values.baseAddress else { return }
+    ComputeThreads.forEachChunk(count: values.count, minimumChunk: 4096) { range in
+        let base = start + range.lowerBound
+        let count = range.count
+        let vectorEnd = count - count % FloatVector.scalarCount
+        var i = 0
+        while i < vectorEnd {
+            storeVector(scale * vectorLogistic(loadVector(base, i)), base, i)
+            i += FloatVector.scalarCount
+        }
+        while i < count {
+            base[i] = scale * scalarLogistic(base[i])
+            i += 1
+        }
     }
 }
 
@@ -111,8 +119,11 @@ private func activationGradient(_ dy: Tensor, output y: Tensor,
         y.scalars.withUnsafeBufferPointer { output in
             Tensor(shape: y.shape) { dz in
                 guard let g = gradient.baseAddress, let o = output.baseAddress, let d = dz.baseAddress else { return }
-                forEachVector(count: dz.count, { i in storeVector(vector(loadVector(g, i), loadVector(o, i)), d, i) },
-                              remainder: { i in d[i] = scalar(g[i], o[i]) })
+                ComputeThreads.forEachChunk(count: dz.count) { range in
+                    let (g, o, d) = (g + range.lowerBound, o + range.lowerBound, d + range.lowerBound)
+                    forEachVector(count: range.count, { i in storeVector(vector(loadVector(g, i), loadVector(o, i)), d, i) },
+                                  remainder: { i in d[i] = scalar(g[i], o[i]) })
+                }
             }
         }
     }

@@ -35,17 +35,23 @@ func forEachVector(count: Int, _ vectorBody: (Int) -> Void, remainder scalarBody
 /// Writes `a[i] · b[i]` to `result[i]` for `i < count`.
 func multiplyElements(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into result: UnsafeMutablePointer<Float>,
                       count: Int) {
-    forEachVector(count: count, { i in
-        storeVector(loadVector(a, i) * loadVector(b, i), result, i)
-    }, remainder: { i in result[i] = a[i] * b[i] })
+    ComputeThreads.forEachChunk(count: count) { range in
+        let (a, b, result) = (a + range.lowerBound, b + range.lowerBound, result + range.lowerBound)
+        forEachVector(count: range.count, { i in
+            storeVector(loadVector(a, i) * loadVector(b, i), result, i)
+        }, remainder: { i in result[i] = a[i] * b[i] })
+    }
 }
 
 /// Writes `a[i] + b[i]` to `result[i]` for `i < count`; `result` may be `a`.
 func addElements(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into result: UnsafeMutablePointer<Float>,
                  count: Int) {
-    forEachVector(count: count, { i in
-        storeVector(loadVector(a, i) + loadVector(b, i), result, i)
-    }, remainder: { i in result[i] = a[i] + b[i] })
+    ComputeThreads.forEachChunk(count: count) { range in
+        let (a, b, result) = (a + range.lowerBound, b + range.lowerBound, result + range.lowerBound)
+        forEachVector(count: range.count, { i in
+            storeVector(loadVector(a, i) + loadVector(b, i), result, i)
+        }, remainder: { i in result[i] = a[i] + b[i] })
+    }
 }
 
 /// Returns the product of two tensors of the same shape.

@@ -100,6 +100,9 @@ public struct TrainSettings: Codable, Equatable, Sendable {
     public var maxSteps: Int?
     /// Every this many steps rank 0 logs the loss and throughput.
     public var logEverySteps = 50
+    /// Threads of each rank for OpenBLAS and the element-wise, gather and scatter kernels. Keep 1
+    /// when every core runs a rank; raise it when a node runs fewer ranks than it has cores.
+    public var threads = 1
     /// Every this many steps, and once at the end, rank 0 writes a checkpoint into the run
     /// directory's `checkpoints/`; nil writes none.
     public var checkpointEverySteps: Int?
@@ -114,7 +117,7 @@ public struct TrainSettings: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case batchSize, epochs, seed, optimizer, learningRate, weightDecay, sparseOptimizer, sparseLearningRate
         case taskWeights, embeddingLayout, allreduceBucketBytes, evalBatchSize, maxSteps, logEverySteps
-        case checkpointEverySteps, keepCheckpoints, nonFinite
+        case checkpointEverySteps, keepCheckpoints, nonFinite, threads
     }
 
     public init(from decoder: Decoder) throws {
@@ -137,6 +140,8 @@ public struct TrainSettings: Codable, Equatable, Sendable {
                                                                         decoder: decoder) ?? defaults.allreduceBucketBytes
         evalBatchSize = try container.decodeWholeNumberIfPresent(forKey: .evalBatchSize, in: 1...Int.max, decoder: decoder)
             ?? defaults.evalBatchSize
+        threads = try container.decodeWholeNumberIfPresent(forKey: .threads, in: 1...256, decoder: decoder)
+            ?? defaults.threads
         maxSteps = try container.decodeWholeNumberIfPresent(forKey: .maxSteps, in: 1...Int.max, decoder: decoder)
         logEverySteps = try container.decodeWholeNumberIfPresent(forKey: .logEverySteps, in: 1...Int.max, decoder: decoder)
             ?? defaults.logEverySteps

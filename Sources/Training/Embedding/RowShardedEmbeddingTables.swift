@@ -173,16 +173,20 @@ public final class RowShardedEmbeddingTables: EmbeddingStore {
         let width = layout.totalWidth
         let widths = layout.widths
         let columns = layout.offsets
-        var output = [Float](repeating: 0, count: rowCount * width)
-        output.withUnsafeMutableBufferPointer { destination in
+        // Gather: every element of the output is written once, so the rows split over threads.
+        let output = [Float](unsafeUninitializedCapacity: rowCount * width) { destination, initialized in
             uniqueRows.withUnsafeBufferPointer { source in
-                for row in 0..<rowCount {
-                    for feature in 0..<featureCount {
-                        (destination.baseAddress! + row * width + columns[feature])
-                            .update(from: source.baseAddress! + offsets[row * featureCount + feature], count: widths[feature])
+                ComputeThreads.forEachChunk(count: rowCount, minimumChunk: 256, alignment: 1) { rows in
+                    for row in rows {
+                        for feature in 0..<featureCount {
+                            (destination.baseAddress! + row * width + columns[feature])
+                                .initialize(from: source.baseAddress! + offsets[row * featureCount + feature],
+                                            count: widths[feature])
+                        }
                     }
                 }
             }
+            initialized = rowCount * width
         }
         uniqueGradients = [Float](repeating: 0, count: uniqueRows.count)
         lookupExchangeSeconds += DispatchClock.seconds(since: start)
@@ -200,11 +204,18 @@ public final class RowShardedEmbeddingTables: EmbeddingStore {
         uniqueGradients = []
         target.withUnsafeMutableBufferPointer { target in
             inputGradient.scalars.withUnsafeBufferPointer { gradient in
-                for row in 0..<rowCount {
-                    for feature in 0..<featureCount {
-                        let destination = target.baseAddress! + offsets[row * featureCount + feature]
-                        let source = gradient.baseAddress! + row * width + columns[feature]
-                        for k in 0..<widths[feature] { destination[k] += source[k] }
+                // Scatter: features own disjoint unique rows, so threads split the features and
+                // each row still sums its positions in row order.
+                let threads = rowCount * featureCount >= 16_384 ? min(ComputeThreads.count, featureCount) : 1
+                ComputeThreads.forEachChunk(count: threads, minimumChunk: 1, alignment: 1) { chunk in
+                    for thread in chunk {
+                        for row in 0..<rowCount {
+                            for feature in stride(from: thread, to: featureCount, by: threads) {
+                                let destination = target.baseAddress! + offsets[row * featureCount + feature]
+                                let source = gradient.baseAddress! + row * width + columns[feature]
+                                for k in 0..<widths[feature] { destination[k] += source[k] }
+                            }
+                        }
                     }
                 }
             }

@@ -58,6 +58,7 @@ public final class Trainer {
         let schema = dataset.schema
         layout = FeatureLayout(names: schema.featureNames, widths: schema.embeddingDimensions)
         let settings = config.train
+        ComputeThreads.configure(threads: settings.threads)
         model = try config.model.make(ModelContext(layout: layout, taskCount: schema.taskNames.count,
                                                    sceneCount: schema.sceneValues.count,
                                                    seed: mixSeed(settings.seed, 0x4D4F44454C)))
