@@ -24,7 +24,14 @@ public struct DatasetBuilder {
     }
 
     public func build() throws -> EncodedDataset {
+        var phaseSeconds = PreparationPhaseSeconds()
+        return try build(phaseSeconds: &phaseSeconds)
+    }
+
+    /// Builds the dataset, adding the time of the join and encode phases to `phaseSeconds`.
+    func build(phaseSeconds: inout PreparationPhaseSeconds) throws -> EncodedDataset {
         let started = Date()
+        var stopwatch = PhaseStopwatch()
         var report = PreparationReport(logRows: log.rowCount + log.skippedRows.total)
 
         let sceneColumn = try logColumn(config.scene.column, role: "scene")
@@ -49,6 +56,7 @@ public struct DatasetBuilder {
         let (trainRows, testRows) = splitRows(split, scenes: scenes, skipped: screening.skipped, &report)
         report.trainRows = trainRows.count
         report.testRows = testRows.count
+        phaseSeconds.join += stopwatch.lap()
         for (join, sideRows) in zip(config.joins, sideRowOfLogRow) {
             report.missingJoinKeys[join.file] =
                 trainRows.reduce(0) { $0 + (sideRows[$1] < 0 ? 1 : 0) } +
@@ -77,6 +85,7 @@ public struct DatasetBuilder {
             taskNames: config.tasks, sceneValues: config.scene.values,
             sceneFeatureIndex: config.features.firstIndex { $0.resolvedEncoding == .scene })
         report.secondsTaken = Date().timeIntervalSince(started)
+        phaseSeconds.encode += stopwatch.lap()
         return EncodedDataset(schema: schema, report: report, train: train, test: test)
     }
 

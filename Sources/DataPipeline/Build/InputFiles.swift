@@ -22,9 +22,17 @@ struct InputFiles {
 
     /// Parses the files and builds the dataset.
     func build(config: DataConfig) throws -> EncodedDataset {
+        var phaseSeconds = PreparationPhaseSeconds()
+        return try build(config: config, phaseSeconds: &phaseSeconds)
+    }
+
+    /// Parses the files and builds the dataset, adding the time of each phase to `phaseSeconds`.
+    func build(config: DataConfig, phaseSeconds: inout PreparationPhaseSeconds) throws -> EncodedDataset {
+        var stopwatch = PhaseStopwatch()
         let logTable = try CSVReader.parse(bytes: log.bytes, fileName: log.name, errors: config.errors)
         let sides = try sideTables.map { try CSVReader.parse(bytes: $0.bytes, fileName: $0.name, errors: config.errors) }
-        return try DatasetBuilder(config: config, log: logTable, sideTables: sides).build()
+        phaseSeconds.parse += stopwatch.lap()
+        return try DatasetBuilder(config: config, log: logTable, sideTables: sides).build(phaseSeconds: &phaseSeconds)
     }
 
     static func absolute(_ path: String) -> String {
