@@ -1,9 +1,9 @@
 """Time the pandas side of the data preparation comparison on KuaiRand-Pure.
 
-Reads the log and the two side tables with pandas.read_csv, keeps the rows whose tab is one of
-the five scenes and left-merges the user features on user_id and the basic video features on
-video_id, the same steps and columns as the data loading of the TensorFlow reference
-(tfref.py). Encoding is not included. Imports are not timed.
+Reads the log and the two side tables with pandas.read_csv and keeps the rows whose tab is one
+of the five scenes. Then it left-merges the user features on user_id and the basic video
+features on video_id. These are the steps and columns of the data loading in the TensorFlow
+reference (tfref.py). Encoding is not included, and imports are not timed.
 
 Prints per-step seconds and a last line 'RESULT pandas_prepare_seconds=<seconds> rows=<rows>'.
 """

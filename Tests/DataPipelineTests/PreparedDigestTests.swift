@@ -6,7 +6,7 @@ import XCTest
 /// join and encoders were rewritten for speed, so any change in the bytes written shows up.
 ///
 /// The build time in the report differs between runs, so it is set to 0 before encoding, and
-/// the fingerprint slot holds 0. The KuaiRand fingerprint is checked on its own because it
+/// the fingerprint field is 0. The KuaiRand fingerprint is checked on its own because it
 /// names the cache file.
 final class PreparedDigestTests: XCTestCase {
     /// Returns the FNV-1a hash of the prepared-file bytes of `dataset`.

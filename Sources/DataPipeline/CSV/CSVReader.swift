@@ -74,9 +74,9 @@ private struct Parser {
         self.fileName = fileName
         self.fileBytes = fileBytes
         self.errors = errors
-        // Room for one field per 2 bytes, a field of one character and its separator; files of
-        // empty fields grow the arrays further. Reserving generously avoids copying the arrays
-        // as they grow, and pages beyond the fields actually stored are never touched.
+        // Room for one field per 2 bytes (one character and its separator). Files of many empty
+        // fields grow the arrays further. Reserving generously avoids copying the arrays as they
+        // grow, and pages beyond the fields actually stored are never touched.
         fieldStarts.reserveCapacity(fileBytes / 2 + 1)
         fieldEnds.reserveCapacity(fileBytes / 2 + 1)
     }

@@ -94,7 +94,9 @@ enum PreparedFileFormat {
 
         var file = [UInt8](repeating: 0, count: end)
         file.withUnsafeMutableBytes { file in
-            metadata.withUnsafeBytes { file.baseAddress!.advanced(by: headerBytes).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            metadata.withUnsafeBytes { source in
+                (file.baseAddress! + headerBytes).copyMemory(from: source.baseAddress!, byteCount: source.count)
+            }
             for (split, fields) in zip([dataset.train, dataset.test], splitFields) {
                 copySection(split.features, to: file, at: Int(fields[1]))
                 copySection(split.labels, to: file, at: Int(fields[2]))
