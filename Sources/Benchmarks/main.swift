@@ -14,6 +14,8 @@ let usage = """
       allreduce   ring allreduce against MPI_Allreduce (run under mpirun)  [--check] [--floats 1M,16M] [--repetitions N]
       train       training samples/s, time per step phase, peak memory  [--config FILE] [--data-dir DIR] [--steps N] [--warmup N] [--threads N]
       embeddings  the same on generated data with a 100M-row table  [--context-ids N] [--rows N] [--dimension D] [--model NAME] [--steps N]
+      prepare     seconds to prepare a config's data without the cache, by phase  [--config FILE] [--data-dir DIR] [--repetitions N]
+      startup     seconds from process start to the end of the first step (run twice: warm cache)  [--config FILE] [--cache-dir DIR]
     """
 
 Allocator.configureForTraining()
@@ -34,6 +36,8 @@ do {
     case "allreduce": try AllreduceBenchmark.run(arguments: rest)
     case "train": try TrainingBenchmark.run(arguments: rest)
     case "embeddings": try TrainingBenchmark.runLargeTable(arguments: rest)
+    case "prepare": try PrepareBenchmark.run(arguments: rest)
+    case "startup": try StartupBenchmark.run(arguments: rest)
     case "--help", "-h", "help": print(usage)
     default:
         FileHandle.standardError.write(Data(("trainer-bench: unknown benchmark \"\(name)\"\n\n" + usage + "\n").utf8))

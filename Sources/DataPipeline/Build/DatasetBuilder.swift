@@ -24,7 +24,14 @@ public struct DatasetBuilder {
     }
 
     public func build() throws -> EncodedDataset {
+        var phaseSeconds = PreparationPhaseSeconds()
+        return try build(phaseSeconds: &phaseSeconds)
+    }
+
+    /// Builds the dataset, adding the time of the join and encode phases to `phaseSeconds`.
+    func build(phaseSeconds: inout PreparationPhaseSeconds) throws -> EncodedDataset {
         let started = Date()
+        var stopwatch = PhaseStopwatch()
         var report = PreparationReport(logRows: log.rowCount + log.skippedRows.total)
 
         let sceneColumn = try logColumn(config.scene.column, role: "scene")
@@ -49,6 +56,7 @@ public struct DatasetBuilder {
         let (trainRows, testRows) = splitRows(split, scenes: scenes, skipped: screening.skipped, &report)
         report.trainRows = trainRows.count
         report.testRows = testRows.count
+        phaseSeconds.join += stopwatch.lap()
         for (join, sideRows) in zip(config.joins, sideRowOfLogRow) {
             report.missingJoinKeys[join.file] =
                 trainRows.reduce(0) { $0 + (sideRows[$1] < 0 ? 1 : 0) } +
@@ -59,17 +67,27 @@ public struct DatasetBuilder {
         var test = try rowsWithoutFeatures(testRows, scenes: scenes, taskColumns: taskColumns, userColumn: userColumn)
 
         let featureCount = config.features.count
-        train.features = [Int32](repeating: 0, count: trainRows.count * featureCount)
-        test.features = [Int32](repeating: 0, count: testRows.count * featureCount)
+        // Features are encoded column by column into column-major matrices, then transposed
+        // once, because writing one column straight into the row-major matrix touches every
+        // cache line of it once per feature.
+        var trainColumns: [Int32] = []
+        var testColumns: [Int32] = []
+        trainColumns.reserveCapacity(trainRows.count * featureCount)
+        testColumns.reserveCapacity(testRows.count * featureCount)
         var tableRows: [Int] = []
-        for (index, feature) in config.features.enumerated() {
-            let encoded = try encodeFeature(feature, source: sources[index], sideRowOfLogRow: sideRowOfLogRow,
-                                            scenes: scenes, trainRows: trainRows, testRows: testRows)
-            for row in 0..<trainRows.count { train.features[row * featureCount + index] = encoded.train[row] }
-            for row in 0..<testRows.count { test.features[row * featureCount + index] = encoded.test[row] }
+        let results = ParallelWork.map(count: featureCount) { index in
+            try encodeFeature(config.features[index], source: sources[index], sideRowOfLogRow: sideRowOfLogRow,
+                              scenes: scenes, trainRows: trainRows, testRows: testRows)
+        }
+        for result in results {
+            let encoded = try result.get()
+            trainColumns.append(contentsOf: encoded.train)
+            testColumns.append(contentsOf: encoded.test)
             tableRows.append(encoded.report.tableRows)
             report.features.append(encoded.report)
         }
+        train.features = Self.transpose(trainColumns, columns: featureCount, rows: trainRows.count)
+        test.features = Self.transpose(testColumns, columns: featureCount, rows: testRows.count)
 
         let schema = DatasetSchema(
             featureNames: config.features.map(\.name), tableRows: tableRows,
@@ -77,6 +95,7 @@ public struct DatasetBuilder {
             taskNames: config.tasks, sceneValues: config.scene.values,
             sceneFeatureIndex: config.features.firstIndex { $0.resolvedEncoding == .scene })
         report.secondsTaken = Date().timeIntervalSince(started)
+        phaseSeconds.encode += stopwatch.lap()
         return EncodedDataset(schema: schema, report: report, train: train, test: test)
     }
 
@@ -245,26 +264,40 @@ public struct DatasetBuilder {
                                      userColumn: Int) throws -> EncodedSplit {
         let taskCount = taskColumns.count
         var labels = [Float](repeating: 0, count: rows.count * taskCount)
-        for (task, column) in taskColumns.enumerated() {
-            for (index, row) in rows.enumerated() {
-                let label = log.withFieldBytes(row: row, column: column) { FieldParsing.binaryLabel($0) }
-                guard let label else {
-                    throw DataError.invalidLabel(file: log.fileName, line: log.lineNumber(ofRow: row),
-                                                 column: log.header[column],
-                                                 value: log.field(row: row, column: column) ?? "")
+        var users = [Int64](repeating: 0, count: rows.count)
+        let invalid: (row: Int, column: Int)? = log.withFieldAccess { fields in
+            labels.withUnsafeMutableBufferPointer { labels in
+                for (task, column) in taskColumns.enumerated() {
+                    for (index, row) in rows.enumerated() {
+                        guard let label = FieldParsing.binaryLabel(fields.bytes(row: row, column: column)) else {
+                            return (row, column)
+                        }
+                        labels[index * taskCount + task] = label
+                    }
                 }
-                labels[index * taskCount + task] = label
+                return nil
             }
         }
+        if let invalid {
+            throw DataError.invalidLabel(file: log.fileName, line: log.lineNumber(ofRow: invalid.row),
+                                         column: log.header[invalid.column],
+                                         value: log.field(row: invalid.row, column: invalid.column) ?? "")
+        }
 
-        let users = rows.map { row in
-            log.withFieldBytes(row: row, column: userColumn) { bytes -> Int64 in
-                if bytes.isEmpty { return Int64.min }
-                return FieldParsing.integer(bytes) ?? Int64(bitPattern: StableHash.fnv1a(bytes))
+        log.withFieldAccess { fields in
+            users.withUnsafeMutableBufferPointer { users in
+                for (index, row) in rows.enumerated() {
+                    let bytes = fields.bytes(row: row, column: userColumn)
+                    if bytes.isEmpty {
+                        users[index] = Int64.min
+                    } else {
+                        users[index] = FieldParsing.integer(bytes) ?? Int64(bitPattern: StableHash.fnv1a(bytes))
+                    }
+                }
             }
         }
         return EncodedSplit(count: rows.count, features: [], labels: labels,
-                            scenes: rows.map { scenes[$0] }, users: users, rowIndices: rows.map { Int64($0) })
+                            scenes: Self.gather(scenes, at: rows), users: users, rowIndices: rows.map { Int64($0) })
     }
 
     // MARK: Features
@@ -273,7 +306,7 @@ public struct DatasetBuilder {
                                scenes: [Int32], trainRows: [Int],
                                testRows: [Int]) throws -> (train: [Int32], test: [Int32], report: FeatureReport) {
         if feature.resolvedEncoding == .scene {
-            return (trainRows.map { scenes[$0] + 1 }, testRows.map { scenes[$0] + 1 },
+            return (Self.gather(scenes, at: trainRows).map { $0 + 1 }, Self.gather(scenes, at: testRows).map { $0 + 1 },
                     FeatureReport(name: feature.name, tableRows: config.scene.values.count + 1))
         }
 
@@ -283,13 +316,13 @@ public struct DatasetBuilder {
         switch source {
         case .log(let column):
             raw = RawColumn(table: log, column: column, firstToken: feature.firstToken)
-            trainIds = trainRows.map { raw.ids[$0] }
-            testIds = testRows.map { raw.ids[$0] }
+            trainIds = Self.gather(raw.ids, at: trainRows)
+            testIds = Self.gather(raw.ids, at: testRows)
         case .side(let table, let column):
             raw = RawColumn(table: sideTables[table], column: column, firstToken: feature.firstToken)
             let sideRows = sideRowOfLogRow[table]
-            trainIds = trainRows.map { sideRows[$0] < 0 ? -1 : raw.ids[Int(sideRows[$0])] }
-            testIds = testRows.map { sideRows[$0] < 0 ? -1 : raw.ids[Int(sideRows[$0])] }
+            trainIds = Self.gather(raw.ids, through: sideRows, at: trainRows)
+            testIds = Self.gather(raw.ids, through: sideRows, at: testRows)
         }
 
         let encoder: FittedEncoder
@@ -316,6 +349,61 @@ public struct DatasetBuilder {
             missingTest: testIds.reduce(0) { $0 + ($1 < 0 ? 1 : 0) },
             unseenTest: testIds.reduce(0) { $0 + ($1 >= 0 && !seenInTraining[Int($1)] ? 1 : 0) },
             hashCollisions: encoder.hashCollisions)
-        return (trainIds.map { encoder.row($0) }, testIds.map { encoder.row($0) }, report)
+        return (encoder.rows(trainIds), encoder.rows(testIds), report)
+    }
+
+    // MARK: Gathering
+
+    /// Returns `values[rows[i]]` for every i, `[rows]`.
+    static func gather(_ values: [Int32], at rows: [Int]) -> [Int32] {
+        values.withUnsafeBufferPointer { values in
+            rows.withUnsafeBufferPointer { rows in
+                [Int32](unsafeUninitializedCapacity: rows.count) { output, initialized in
+                    for (index, row) in rows.enumerated() { output[index] = values[row] }
+                    initialized = rows.count
+                }
+            }
+        }
+    }
+
+    /// Returns the side-table value of every log row in `rows`, -1 where the row has no side
+    /// row: `ids[sideRows[rows[i]]]`, `[rows]`.
+    static func gather(_ ids: [Int32], through sideRows: [Int32], at rows: [Int]) -> [Int32] {
+        ids.withUnsafeBufferPointer { ids in
+            sideRows.withUnsafeBufferPointer { sideRows in
+                rows.withUnsafeBufferPointer { rows in
+                    [Int32](unsafeUninitializedCapacity: rows.count) { output, initialized in
+                        for (index, row) in rows.enumerated() {
+                            let sideRow = sideRows[row]
+                            output[index] = sideRow < 0 ? -1 : ids[Int(sideRow)]
+                        }
+                        initialized = rows.count
+                    }
+                }
+            }
+        }
+    }
+
+    /// Returns the row-major `[rows, columns]` matrix of the column-major `[columns, rows]`
+    /// matrix `columnMajor`.
+    static func transpose(_ columnMajor: [Int32], columns: Int, rows: Int) -> [Int32] {
+        precondition(columnMajor.count == columns * rows,
+                     "expected \(columns) × \(rows) values, got \(columnMajor.count)")
+        // Blocks of rows small enough that the block's lines of every column stay in cache.
+        let blockRows = 256
+        return columnMajor.withUnsafeBufferPointer { source in
+            [Int32](unsafeUninitializedCapacity: columns * rows) { output, initialized in
+                var blockStart = 0
+                while blockStart < rows {
+                    let blockEnd = min(rows, blockStart + blockRows)
+                    for column in 0..<columns {
+                        let base = column * rows
+                        for row in blockStart..<blockEnd { output[row * columns + column] = source[base + row] }
+                    }
+                    blockStart = blockEnd
+                }
+                initialized = columns * rows
+            }
+        }
     }
 }

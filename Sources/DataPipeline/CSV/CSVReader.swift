@@ -37,8 +37,9 @@ public enum CSVReader {
         try bytes.withUnsafeBufferPointer { try parser.run($0) }
         guard let header = parser.header else { throw CSVError.empty(file: fileName) }
 
+        // Without unescaped fields the table shares the caller's buffer instead of copying it.
         var storage = bytes
-        storage.append(contentsOf: parser.unescaped)
+        if !parser.unescaped.isEmpty { storage.append(contentsOf: parser.unescaped) }
         return CSVTable(fileName: fileName, header: header, rowCount: parser.rowLines.count,
                         storage: storage, fieldStarts: parser.fieldStarts, fieldEnds: parser.fieldEnds,
                         rowLines: parser.rowLines, skippedRows: parser.skippedRows)
@@ -73,9 +74,11 @@ private struct Parser {
         self.fileName = fileName
         self.fileBytes = fileBytes
         self.errors = errors
-        // A rough guess of 20 fields of 8 bytes; it only saves reallocations.
-        fieldStarts.reserveCapacity(fileBytes / 8)
-        fieldEnds.reserveCapacity(fileBytes / 8)
+        // Room for one field per 2 bytes (one character and its separator). Files of many empty
+        // fields grow the arrays further. Reserving generously avoids copying the arrays as they
+        // grow, and pages beyond the fields actually stored are never touched.
+        fieldStarts.reserveCapacity(fileBytes / 2 + 1)
+        fieldEnds.reserveCapacity(fileBytes / 2 + 1)
     }
 
     mutating func run(_ bytes: UnsafeBufferPointer<UInt8>) throws {

@@ -89,4 +89,33 @@ public struct CSVTable: Sendable {
             }
         }
     }
+
+    /// Calls `body` with read access to every field that skips the per-call range checks and
+    /// array pinning of `withFieldBytes`, for loops over many rows. The access is only valid
+    /// inside `body`.
+    func withFieldAccess<R>(_ body: (FieldAccess) throws -> R) rethrows -> R {
+        try storage.withUnsafeBufferPointer { all in
+            try fieldStarts.withUnsafeBufferPointer { starts in
+                try fieldEnds.withUnsafeBufferPointer { ends in
+                    try body(FieldAccess(storage: all, starts: starts, ends: ends, columnCount: header.count))
+                }
+            }
+        }
+    }
+}
+
+/// Read access to the fields of a `CSVTable` whose arrays are pinned by `withFieldAccess`.
+/// Rows and columns are checked only in debug builds.
+struct FieldAccess {
+    let storage: UnsafeBufferPointer<UInt8>
+    let starts: UnsafeBufferPointer<UInt32>
+    let ends: UnsafeBufferPointer<UInt32>
+    let columnCount: Int
+
+    /// Returns the bytes of one field.
+    func bytes(row: Int, column: Int) -> UnsafeBufferPointer<UInt8> {
+        let index = row * columnCount + column
+        let start = Int(starts[index])
+        return UnsafeBufferPointer(rebasing: storage[start..<Int(ends[index])])
+    }
 }

@@ -11,6 +11,13 @@ struct FittedEncoder {
     func row(_ id: Int32) -> Int32 {
         id < 0 ? 0 : rowOfValue[Int(id)]
     }
+
+    /// Returns the table row of every value id in `ids`, `[ids]`.
+    func rows(_ ids: [Int32]) -> [Int32] {
+        rowOfValue.withUnsafeBufferPointer { rowOfValue in
+            ids.map { $0 < 0 ? 0 : rowOfValue[Int($0)] }
+        }
+    }
 }
 
 /// Hash encoding: `row = 1 + FNV-1a-64(text) % (buckets − 1)`, row 0 for missing values.

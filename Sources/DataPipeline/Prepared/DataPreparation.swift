@@ -12,6 +12,8 @@ public struct PreparationResult: Sendable {
     public var fingerprint: UInt64
     /// Wall time of this call, including hashing the input files, in seconds.
     public var secondsTaken: Double
+    /// Wall time of each phase of this call.
+    public var phaseSeconds: PreparationPhaseSeconds
 }
 
 /// Entry points that turn a data config into encoded training data.
@@ -31,8 +33,12 @@ public enum DataPreparation {
     public static func prepare(config: DataConfig, dataDirectory: String?,
                                cacheDirectory: String) throws -> PreparationResult {
         let started = Date()
+        var stopwatch = PhaseStopwatch()
+        var phases = PreparationPhaseSeconds()
         let inputs = try InputFiles(config: config, dataDirectory: dataDirectory)
+        phases.read = stopwatch.lap()
         let fingerprint = try Self.fingerprint(config: config, inputs: inputs)
+        phases.fingerprint = stopwatch.lap()
         let cache = InputFiles.absolute(cacheDirectory)
         let path = URL(fileURLWithPath: cache)
             .appendingPathComponent("prepared-\(hexadecimal(fingerprint)).bin").path
@@ -43,23 +49,27 @@ public enum DataPreparation {
                 if existing.fingerprint == fingerprint {
                     return PreparationResult(path: path, report: existing.report, reusedCache: true,
                                              fingerprint: fingerprint,
-                                             secondsTaken: Date().timeIntervalSince(started))
+                                             secondsTaken: Date().timeIntervalSince(started), phaseSeconds: phases)
                 }
             } catch DataError.invalidPreparedFile {
                 // Fall through: the file is rebuilt and replaced below.
             }
         }
 
-        var dataset = try inputs.build(config: config)
+        _ = stopwatch.lap()
+        var dataset = try inputs.build(config: config, phaseSeconds: &phases)
         dataset.report.secondsTaken = Date().timeIntervalSince(started)
+        _ = stopwatch.lap()
         do {
             try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
         } catch {
             throw DataError.fileAccess(path: cache, reason: "cannot create the cache folder: \(error.localizedDescription)")
         }
         try PreparedFileFormat.writeAtomically(try PreparedFileFormat.encode(dataset, fingerprint: fingerprint), to: path)
+        phases.write = stopwatch.lap()
         return PreparationResult(path: path, report: dataset.report, reusedCache: false,
-                                 fingerprint: fingerprint, secondsTaken: Date().timeIntervalSince(started))
+                                 fingerprint: fingerprint, secondsTaken: Date().timeIntervalSince(started),
+                                 phaseSeconds: phases)
     }
 
     /// Writes `dataset` as a prepared file at `path` (atomically), for callers that built it

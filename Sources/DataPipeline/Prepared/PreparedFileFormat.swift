@@ -76,17 +76,34 @@ enum PreparedFileFormat {
         encoder.outputFormatting = [.sortedKeys]
         let metadata = Array(try encoder.encode(Metadata(schema: dataset.schema, report: dataset.report)))
 
-        var file = [UInt8](repeating: 0, count: headerBytes)
-        file.append(contentsOf: metadata)
+        // Section offsets are laid out first so the file is allocated once, at its final size,
+        // and zero-filled where the alignment leaves gaps.
+        var end = headerBytes + metadata.count
         var splitFields: [[UInt64]] = []
         for split in [dataset.train, dataset.test] {
             var fields = [UInt64(split.count)]
-            fields.append(appendSection(split.features, to: &file))
-            fields.append(appendSection(split.labels, to: &file))
-            fields.append(appendSection(split.scenes, to: &file))
-            fields.append(appendSection(split.users, to: &file))
-            fields.append(appendSection(split.rowIndices, to: &file))
+            let sectionBytes = [split.features.count * 4, split.labels.count * 4, split.scenes.count * 4,
+                                split.users.count * 8, split.rowIndices.count * 8]
+            for bytes in sectionBytes {
+                let offset = aligned(end)
+                fields.append(UInt64(offset))
+                end = offset + bytes
+            }
             splitFields.append(fields)
+        }
+
+        var file = [UInt8](repeating: 0, count: end)
+        file.withUnsafeMutableBytes { file in
+            metadata.withUnsafeBytes { source in
+                (file.baseAddress! + headerBytes).copyMemory(from: source.baseAddress!, byteCount: source.count)
+            }
+            for (split, fields) in zip([dataset.train, dataset.test], splitFields) {
+                copySection(split.features, to: file, at: Int(fields[1]))
+                copySection(split.labels, to: file, at: Int(fields[2]))
+                copySection(split.scenes, to: file, at: Int(fields[3]))
+                copySection(split.users, to: file, at: Int(fields[4]))
+                copySection(split.rowIndices, to: file, at: Int(fields[5]))
+            }
         }
 
         for (index, byte) in magic.enumerated() { file[index] = byte }
@@ -147,11 +164,13 @@ enum PreparedFileFormat {
         }
     }
 
-    private static func appendSection<T>(_ values: [T], to file: inout [UInt8]) -> UInt64 {
-        let offset = aligned(file.count)
-        file.append(contentsOf: [UInt8](repeating: 0, count: offset - file.count))
-        values.withUnsafeBytes { file.append(contentsOf: $0) }
-        return UInt64(offset)
+    private static func copySection<T>(_ values: [T], to file: UnsafeMutableRawBufferPointer, at offset: Int) {
+        values.withUnsafeBytes { source in
+            guard let base = source.baseAddress, source.count > 0 else { return }
+            precondition(offset + source.count <= file.count,
+                         "section of \(source.count) bytes at \(offset) does not fit a \(file.count)-byte file")
+            (file.baseAddress! + offset).copyMemory(from: base, byteCount: source.count)
+        }
     }
 
     private static func store<T: FixedWidthInteger>(_ value: T, at offset: Int, in file: inout [UInt8]) {
