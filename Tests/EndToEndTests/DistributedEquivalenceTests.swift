@@ -1,5 +1,6 @@
 import Communication
 import Foundation
+import TensorCore
 import Training
 import XCTest
 
@@ -63,6 +64,25 @@ final class DistributedEquivalenceTests: XCTestCase {
         XCTAssertEqual(five.rowsPerRank.reduce(0, +), trainRows)
         XCTAssertEqual(five.stepLosses.last?.rows, 3)
         XCTAssertEqual(five.evaluation?.rows, single.evaluation?.rows)
+    }
+
+    /// Kernels split their work over threads without changing any element's arithmetic, so
+    /// two threads train the same model bit for bit.
+    func testTwoThreadsMatchOneThreadExactly() throws {
+        let folder = try temporaryDirectory(self)
+        var config = try syntheticConfig(directory: folder.appendingPathComponent("data"), rows: 12_000,
+                                         batchSize: 1024, maxSteps: 12, epochs: 2)
+        let cache = folder.appendingPathComponent("cache")
+        let one = try runInProcess(config, worldSize: 1, cache: cache)
+        config.train.threads = 2
+        let two = try runInProcess(config, worldSize: 1, cache: cache)
+        defer { ComputeThreads.configure(threads: 1) }
+
+        for (a, b) in zip(one.stepLosses, two.stepLosses) {
+            XCTAssertEqual(a.taskLosses, b.taskLosses, "losses at step \(a.step)")
+        }
+        let difference = maxAbsoluteDifference(try XCTUnwrap(one.finalParameters), try XCTUnwrap(two.finalParameters))
+        XCTAssertEqual(difference.value, 0, "largest difference in \(difference.array)")
     }
 
     func testShardedTablesOnFourRanksMatchReplicatedOnOneRank() throws {
