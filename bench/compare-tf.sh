@@ -3,13 +3,14 @@
 # KuaiRand-Pure, for each model and thread setting, alternating the two sides R times.
 #
 # usage: bench/compare-tf.sh [R] [models...]   (default R = 3, models pepnet mmoe apg; run from the package root)
-# environment: PYTHON (default /work/tfvenv/bin/python), TFREF (default /work/shared/bench/tfref/tfref.py),
+# environment: PYTHON (default .venv-bench/bin/python, made by bench/setup-python.sh),
+#              TFREF (default ../shared/bench/tfref/tfref.py),
 #              BENCH (default .build/release/trainer-bench), STEPS (timed trainer steps, default 182),
 #              WARMUP (untimed trainer steps before them, default 10; 182 + 10 = 192 steps of 1024 rows, one epoch)
 #
-# Settings: "1 thread" is the trainer on 1 rank with one OpenBLAS thread against tfref --threads 1
+# Settings: "1 thread" is the trainer on 1 rank with one thread against tfref --threads 1
 # --inter-threads 1. "2 cores" is the trainer on 2 ranks (mpirun through launch/local.sh) and on 1 rank
-# with OPENBLAS_NUM_THREADS=2, against tfref --threads 2 --inter-threads 2. tfref runs one epoch and
+# with --threads 2, against tfref --threads 2 --inter-threads 2. tfref runs one epoch and
 # times all but its first 20 steps.
 set -euo pipefail
 
@@ -17,8 +18,9 @@ repetitions=${1:-3}
 shift || true
 models=("$@")
 [[ ${#models[@]} -gt 0 ]] || models=(pepnet mmoe apg)
-python=${PYTHON:-/work/tfvenv/bin/python}
-tfref=${TFREF:-/work/shared/bench/tfref/tfref.py}
+root_for_defaults=$(cd "$(dirname "$0")/.." && pwd)
+python=${PYTHON:-$root_for_defaults/.venv-bench/bin/python}
+tfref=${TFREF:-$root_for_defaults/../shared/bench/tfref/tfref.py}
 bench=${BENCH:-.build/release/trainer-bench}
 steps=${STEPS:-182}
 warmup=${WARMUP:-10}
@@ -36,11 +38,11 @@ trainer_samples_per_second() { grep -Eo '[0-9.]+ samples/s' | tail -1 | cut -d' 
 tfref_samples_per_second() { sed -nE 's/^throughput ([0-9.]+) samples\/s.*/\1/p' | tail -1; }
 
 run_trainer_1() {
-    OPENBLAS_NUM_THREADS=1 "$bench" train --config "configs/$1-kuairand.json" --steps "$steps" --warmup "$warmup" 2>&1 \
+    "$bench" train --config "configs/$1-kuairand.json" --steps "$steps" --warmup "$warmup" 2>&1 \
         | trainer_samples_per_second
 }
 run_trainer_blas2() {
-    OPENBLAS_NUM_THREADS=2 "$bench" train --config "configs/$1-kuairand.json" --steps "$steps" --warmup "$warmup" 2>&1 \
+    "$bench" train --config "configs/$1-kuairand.json" --steps "$steps" --warmup "$warmup" --threads 2 2>&1 \
         | trainer_samples_per_second
 }
 run_trainer_mpi2() {
@@ -63,13 +65,13 @@ for model in "${models[@]}"; do
         mpi2+=("$(run_trainer_mpi2 "$model")")
         blas2+=("$(run_trainer_blas2 "$model")")
         tf2+=("$(run_tfref "$model" 2)")
-        echo "$model run $run: 1 thread trainer ${one[-1]} tfref ${tf1[-1]}; 2 cores trainer 2 ranks ${mpi2[-1]}, 1 rank 2 BLAS threads ${blas2[-1]}, tfref ${tf2[-1]} samples/s"
+        echo "$model run $run: 1 thread trainer ${one[-1]} tfref ${tf1[-1]}; 2 cores trainer 2 ranks ${mpi2[-1]}, 1 rank 2 threads ${blas2[-1]}, tfref ${tf2[-1]} samples/s"
     done
     t1=$(median "${one[@]}") r1=$(median "${tf1[@]}")
     m2=$(median "${mpi2[@]}") b2=$(median "${blas2[@]}") r2=$(median "${tf2[@]}")
     table+=("$(printf '%-7s %-8s %-26s %12s %12s %7s' "$model" "1 thread" "trainer 1 rank" "$t1" "$r1" "$(ratio "$t1" "$r1")")")
     table+=("$(printf '%-7s %-8s %-26s %12s %12s %7s' "$model" "2 cores" "trainer 2 ranks (mpirun)" "$m2" "$r2" "$(ratio "$m2" "$r2")")")
-    table+=("$(printf '%-7s %-8s %-26s %12s %12s %7s' "$model" "2 cores" "trainer 1 rank, 2 BLAS thr" "$b2" "$r2" "$(ratio "$b2" "$r2")")")
+    table+=("$(printf '%-7s %-8s %-26s %12s %12s %7s' "$model" "2 cores" "trainer 1 rank, 2 threads" "$b2" "$r2" "$(ratio "$b2" "$r2")")")
 done
 
 echo
