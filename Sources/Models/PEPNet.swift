@@ -112,14 +112,16 @@ public final class PEPNet: RankingModel {
     }
 
     public func forward(embeddings: Variable, batch: BatchContext) -> Variable {
-        let blocks = split(embeddings, sizes: layout.widths)
+        func block(_ feature: Int) -> Variable {
+            slice(embeddings, columns: layout.offsets[feature] ..< layout.offsets[feature] + layout.widths[feature])
+        }
 
         // EPNet: personalize the embeddings by scene.
-        let gateInput = concat([blocks[sceneFeature], stopGradient(embeddings)])
+        let gateInput = concat([block(sceneFeature), stopGradient(embeddings)])
         let personalized = embeddingGate(gateInput) * embeddings
 
         // PPNet: one gate per hidden layer, shared input, split into one gate per task.
-        let persona = personaFeatures.map { blocks[$0] }
+        let persona = personaFeatures.map(block)
         let towerGateInput = concat(persona + [stopGradient(personalized)])
         let gatesByLayer = zip(towerGates, options.hiddenUnits).map { gate, units in
             split(gate(towerGateInput), sizes: Array(repeating: units, count: taskCount))

@@ -34,6 +34,18 @@ final class ShapeOpsTests: XCTestCase {
         }
     }
 
+    func testSliceColumnsTwice() {
+        // Two overlapping slices of one input: each adds into its own columns.
+        checkGradients("slice", inputs: [randomTensor([3, 7], seed: 46)]) { _, v in
+            concat([slice(v[0], columns: 1..<4), scale(slice(v[0], columns: 3..<6), by: 3)])
+        } reference: { x in
+            (0..<3).flatMap { row -> [Double] in
+                let values = Array(x[0][(row * 7)..<((row + 1) * 7)])
+                return Array(values[1..<4]) + values[3..<6].map { 3 * $0 }
+            }
+        }
+    }
+
     func testSplitPartsUnusedKeepZeroGradient() {
         let graph = Graph()
         let input = graph.input(randomTensor([2, 5], seed: 46))
