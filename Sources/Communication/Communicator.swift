@@ -17,12 +17,16 @@
 ///   are thrown as `CommunicationError`. Invalid ranks, tags or buffer sizes are programmer errors
 ///   and stop the process with a precondition failure.
 ///
-/// A communicator is used from one thread at a time.
+/// A communicator is used from one thread at a time. Whether that may be a different thread from
+/// call to call is `supportsSerializedCalls`.
 public protocol Communicator: AnyObject {
     /// This process's rank, in 0..<worldSize.
     var rank: Int { get }
     /// Number of ranks W.
     var worldSize: Int { get }
+    /// Whether calls may come from any thread, provided no two overlap in time
+    /// (`MPI_THREAD_SERIALIZED`). When false, only the thread that created the communicator calls it.
+    var supportsSerializedCalls: Bool { get }
 
     /// Sends `bytes` to `destination`, possibly waiting until the destination receives them.
     func send(_ bytes: UnsafeRawBufferPointer, to destination: Int, tag: Int) throws

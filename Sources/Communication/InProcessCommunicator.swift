@@ -6,6 +6,8 @@ public final class InProcessCommunicator: Communicator {
     public let rank: Int
     public var worldSize: Int { world.worldSize }
     public let world: InProcessWorld
+    /// True: every call goes through the world's lock, so the calling thread does not matter.
+    public var supportsSerializedCalls: Bool { true }
 
     /// Mailbox tags of the collectives. Every rank calls collectives in the same order and each
     /// mailbox is FIFO, so consecutive calls of one collective cannot mix up their messages.

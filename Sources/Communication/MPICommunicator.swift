@@ -5,8 +5,11 @@ import Glibc
 
 /// A communicator over MPI: one process per rank, started by `mpirun` (or `srun`).
 ///
-/// It initializes MPI with `MPI_THREAD_FUNNELED`, so every call must come from the thread that
-/// created it. It works on a duplicate of `MPI_COMM_WORLD` whose error handler is
+/// It asks MPI for `MPI_THREAD_SERIALIZED`: calls may come from any thread, but never two at
+/// once, which lets an `AllreduceWorker` thread run the gradient allreduce while the creating
+/// thread computes. `supportsSerializedCalls` tells whether the library granted that level. When
+/// it did not, every call must come from the thread that created the communicator. It works on a
+/// duplicate of `MPI_COMM_WORLD` whose error handler is
 /// `MPI_ERRORS_RETURN`, and turns each failed call into `CommunicationError.mpi` with the call's
 /// name, the rank and MPI's error string. A process started without `mpirun` is an Open MPI
 /// singleton: a world of one rank.
@@ -16,8 +19,12 @@ import Glibc
 public final class MPICommunicator: Communicator {
     public let rank: Int
     public let worldSize: Int
-    /// Provided MPI thread level (`MPI_THREAD_FUNNELED` or higher when MPI was initialized here).
+    /// Provided MPI thread level: what `MPI_Init_thread` granted, or what `MPI_Query_thread`
+    /// reports when MPI was initialized before.
     public let threadLevel: Int32
+    /// Whether MPI granted `MPI_THREAD_SERIALIZED` or more. MPI numbers its thread levels in
+    /// increasing order, so one comparison covers `MPI_THREAD_MULTIPLE` too.
+    public var supportsSerializedCalls: Bool { threadLevel >= cmpi_thread_serialized() }
     private var communicator: MPI_Comm?
 
     /// Initializes MPI unless it already is, and duplicates the world communicator.
@@ -33,7 +40,7 @@ public final class MPICommunicator: Communicator {
         var provided: Int32 = 0
         if initialized == 0 {
             // Errors of MPI_Init_thread are fatal under the default handler, so its code needs no check.
-            MPI_Init_thread(nil, nil, cmpi_thread_funneled(), &provided)
+            MPI_Init_thread(nil, nil, cmpi_thread_serialized(), &provided)
         } else {
             MPI_Query_thread(&provided)
         }
