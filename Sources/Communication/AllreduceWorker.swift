@@ -112,8 +112,8 @@ private final class WorkerState: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// The worker thread's loop: take the oldest job, reduce it outside the lock, repeat; sleep
-    /// while the queue is empty.
+    /// Runs the worker thread: takes the oldest job, reduces it outside the lock, and sleeps
+    /// while the queue is empty, until `stop()` finds the queue empty.
     func run() {
         condition.lock()
         while true {

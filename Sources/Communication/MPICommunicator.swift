@@ -5,14 +5,14 @@ import Glibc
 
 /// A communicator over MPI: one process per rank, started by `mpirun` (or `srun`).
 ///
-/// It asks MPI for `MPI_THREAD_SERIALIZED`: calls may come from any thread, but never two at
+/// It requests `MPI_THREAD_SERIALIZED`: calls may come from any thread, but never two at
 /// once, which lets an `AllreduceWorker` thread run the gradient allreduce while the creating
 /// thread computes. `supportsSerializedCalls` tells whether the library granted that level. When
-/// it did not, every call must come from the thread that created the communicator. It works on a
-/// duplicate of `MPI_COMM_WORLD` whose error handler is
-/// `MPI_ERRORS_RETURN`, and turns each failed call into `CommunicationError.mpi` with the call's
-/// name, the rank and MPI's error string. A process started without `mpirun` is an Open MPI
-/// singleton: a world of one rank.
+/// it did not, every call must come from the thread that created the communicator.
+///
+/// It works on a duplicate of `MPI_COMM_WORLD` whose error handler is `MPI_ERRORS_RETURN`, and
+/// turns each failed call into `CommunicationError.mpi` with the call's name, the rank and MPI's
+/// error string. A process started without `mpirun` is an Open MPI singleton: a world of one rank.
 ///
 /// All sizes are in bytes with the `MPI_BYTE` type, so a message is limited to `Int32.max` bytes
 /// (larger ones throw `messageTooLarge`).

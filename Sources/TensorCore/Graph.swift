@@ -146,8 +146,8 @@ public final class Graph {
     }
 
     /// Fills gradients like `backward(_:)` and calls `onParameterReady` once for every parameter
-    /// read in this graph, as soon as no later step of this backward pass adds to its gradient,
-    /// so a caller can send finished gradients while the rest of backward runs.
+    /// read in this graph, as soon as the rest of the pass adds nothing more to its gradient.
+    /// A caller can then send finished gradients while the rest of backward runs.
     ///
     /// A parameter's reads are leaves, and a leaf's gradient is complete once every variable
     /// recorded after it has been visited. Backward visits in reverse, so the parameter is final

@@ -76,7 +76,7 @@ final class OverlapAllreduceTests: XCTestCase {
                 return (trainer.overlapsAllreduce, trainer.overlapFallbackReason, trainer.communicationThreadBusySeconds)
             }
             for (rank, outcome) in outcomes.enumerated() {
-                // One rank has nobody to exchange with, so it needs no worker.
+                // One rank has no peer to exchange with, so it needs no worker.
                 XCTAssertEqual(outcome.0, worldSize > 1, "W=\(worldSize) rank \(rank) overlaps")
                 XCTAssertNil(outcome.1, "W=\(worldSize) rank \(rank) fallback reason")
                 if worldSize > 1 {

@@ -3,8 +3,9 @@ import TensorCore
 /// The assignment of dense parameters to allreduce buckets, the same on every rank.
 ///
 /// Buckets take the parameters in reverse of `RankingModel.parameters`, consecutive ones together
-/// up to `bucketElements` floats. Models list their parameters in forward order, and backward
-/// finishes gradients in reverse forward order, so bucket 0 tends to be ready first. The order
+/// up to `bucketElements` floats. Backward finishes gradients in about the reverse of forward
+/// order, so for a model that lists its parameters in forward order (as PEPNet does: embedding
+/// gate, tower gates, towers) bucket 0 tends to be ready first. The order
 /// must not depend on what one rank's batch reads, because every rank has to send the same
 /// buckets in the same order. A parameter that finishes out of this order only delays the send
 /// of its bucket. A parameter larger than a bucket gets a bucket of its own, which the ring
@@ -44,8 +45,8 @@ struct GradientBucketPlan: Equatable {
     }
 }
 
-/// Which buckets of one step may be sent: a bucket goes once all of its parameters are ready and
-/// every earlier bucket has gone, so that all ranks send in plan order.
+/// The release state of one step's buckets. A bucket is released once all of its parameters
+/// are ready and every earlier bucket is released, so that all ranks send in plan order.
 struct BucketReadiness {
     let plan: GradientBucketPlan
     private var pendingCounts: [Int]

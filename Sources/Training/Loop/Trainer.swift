@@ -49,9 +49,10 @@ public final class Trainer {
     public private(set) var phaseSeconds: [TrainingPhase: Double] = [:]
     /// Whether the dense buckets are reduced on a second thread during backward. False when
     /// `train.overlapAllreduce` is off, for a world of one rank, and when the communicator
-    /// accepts calls from one thread only (`overlapFallbackReason` says so).
+    /// accepts calls from one thread only (then `overlapFallbackReason` is set).
     public let overlapsAllreduce: Bool
-    /// Why the run reduces after backward although `train.overlapAllreduce` is on; nil otherwise.
+    /// The reason the run reduces after backward although `train.overlapAllreduce` is on; nil
+    /// otherwise.
     public let overlapFallbackReason: String?
     /// Seconds the allreduce thread spent reducing dense buckets, summed over all steps; 0 when
     /// `overlapsAllreduce` is false. Most of it overlaps backward and is not in `phaseSeconds`.
