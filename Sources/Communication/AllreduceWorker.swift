@@ -15,6 +15,11 @@ import Foundation
 /// still queued, because the ranks no longer agree on what is in flight, and every later
 /// `waitUntilIdle()` throws the same error.
 public final class AllreduceWorker {
+    /// Default wait between checks of a pending exchange. It is short next to one exchange of a
+    /// 1 MiB bucket (about 0.5 ms between two ranks on one machine, from `trainer-bench
+    /// allreduce`), and long enough that a waiting worker leaves the core to backward.
+    public static let defaultPollIntervalSeconds = 50e-6
+
     public let communicator: Communicator
     private let state: WorkerState
 
@@ -24,11 +29,16 @@ public final class AllreduceWorker {
     ///     longer than one bucket is reduced one bucket at a time.
     ///   - tag: point-to-point tag of the ring. The worker may share the tag of another ring
     ///     over the same communicator, because the thread rule keeps their messages apart in time.
-    public init(communicator: Communicator, bucketBytes: Int, tag: Int = RingAllreduce.defaultTag) {
+    ///   - pollIntervalSeconds: the ring's wait between checks of an exchange, sleeping in
+    ///     between; nil waits in the communicator's blocking call, which may spin.
+    public init(communicator: Communicator, bucketBytes: Int, tag: Int = RingAllreduce.defaultTag,
+                pollIntervalSeconds: Double? = AllreduceWorker.defaultPollIntervalSeconds) {
         precondition(communicator.supportsSerializedCalls,
                      "AllreduceWorker needs a communicator that accepts calls from any thread (MPI_THREAD_SERIALIZED)")
         self.communicator = communicator
-        state = WorkerState(ring: RingAllreduce(communicator: communicator, bucketBytes: bucketBytes, tag: tag))
+        let ring = RingAllreduce(communicator: communicator, bucketBytes: bucketBytes, tag: tag)
+        ring.pollIntervalSeconds = pollIntervalSeconds
+        state = WorkerState(ring: ring)
         let state = self.state
         let thread = Thread { state.run() }
         thread.name = "allreduce worker, rank \(communicator.rank)/\(communicator.worldSize)"

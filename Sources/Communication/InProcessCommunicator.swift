@@ -48,6 +48,13 @@ public final class InProcessCommunicator: Communicator {
         try world.waitUntilReceived(envelope, operation: "sendReceive")
     }
 
+    /// Calls the blocking form, which already sleeps on the world's condition while it waits.
+    public func sendReceive(send: UnsafeRawBufferPointer, to destination: Int,
+                            receive: UnsafeMutableRawBufferPointer, from source: Int, tag: Int,
+                            pollIntervalSeconds: Double) throws {
+        try sendReceive(send: send, to: destination, receive: receive, from: source, tag: tag)
+    }
+
     // MARK: - Collectives
 
     public func barrier() throws {

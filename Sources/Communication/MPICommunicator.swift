@@ -7,7 +7,7 @@ import Glibc
 ///
 /// It requests `MPI_THREAD_SERIALIZED`: calls may come from any thread, but never two at
 /// once, which lets an `AllreduceWorker` thread run the gradient allreduce while the creating
-/// thread computes. `supportsSerializedCalls` tells whether the library granted that level. When
+/// thread computes. `supportsSerializedCalls` is true when the library granted that level. When
 /// it did not, every call must come from the thread that created the communicator.
 ///
 /// It works on a duplicate of `MPI_COMM_WORLD` whose error handler is `MPI_ERRORS_RETURN`, and
@@ -109,6 +109,36 @@ public final class MPICommunicator: Communicator {
                                comm, &status),
                   call: "MPI_Sendrecv")
         try checkReceivedCount(status, expected: receive.count, peer: source, call: "MPI_Sendrecv")
+    }
+
+    /// Posts `MPI_Irecv` and `MPI_Isend`, then tests both with `MPI_Testall` and sleeps
+    /// `pollIntervalSeconds` between tests. Open MPI 4.1's blocking calls poll in a loop (yielding
+    /// between polls only with `mpi_yield_when_idle`), which takes a core from a computing thread while the peer is late.
+    public func sendReceive(send: UnsafeRawBufferPointer, to destination: Int,
+                            receive: UnsafeMutableRawBufferPointer, from source: Int, tag: Int,
+                            pollIntervalSeconds: Double) throws {
+        precondition(pollIntervalSeconds >= 0, "pollIntervalSeconds must not be negative, got \(pollIntervalSeconds)")
+        let comm = try liveCommunicator()
+        checkPeer(destination, tag: tag)
+        checkPeer(source, tag: tag)
+        let sendCount = try mpiCount(send.count, call: "MPI_Isend")
+        let receiveCount = try mpiCount(receive.count, call: "MPI_Irecv")
+
+        var requests: [MPI_Request?] = [nil, nil]
+        try check(MPI_Irecv(receive.baseAddress, receiveCount, cmpi_byte(), Int32(source), Int32(tag), comm, &requests[0]),
+                  call: "MPI_Irecv")
+        try check(MPI_Isend(send.baseAddress, sendCount, cmpi_byte(), Int32(destination), Int32(tag), comm, &requests[1]),
+                  call: "MPI_Isend")
+        var statuses = [MPI_Status](repeating: MPI_Status(), count: 2)
+        var pause = timespec(tv_sec: Int(pollIntervalSeconds),
+                             tv_nsec: Int((pollIntervalSeconds - pollIntervalSeconds.rounded(.down)) * 1e9))
+        while true {
+            var done: Int32 = 0
+            try check(MPI_Testall(2, &requests, &done, &statuses), call: "MPI_Testall")
+            if done != 0 { break }
+            nanosleep(&pause, nil)
+        }
+        try checkReceivedCount(statuses[0], expected: receive.count, peer: source, call: "MPI_Irecv")
     }
 
     // MARK: - Collectives
