@@ -157,7 +157,7 @@ public final class Graph {
     public func backward(_ loss: Variable, onParameterReady: ((Parameter) -> Void)?) {
         precondition(loss.graph === self, "backward from a variable of another graph")
         precondition(loss.value.count == 1, "backward needs a scalar loss, got shape \(loss.shape)")
-        let reportsParameter = onParameterReady.map { _ in earliestParameterReads() } ?? []
+        let reportsParameter = onParameterReady == nil ? [] : earliestParameterReads()
         guard loss.requiresGradient else {
             for index in reportsParameter.indices.reversed() where reportsParameter[index] {
                 onParameterReady?(variables[index].parameter!)

@@ -25,8 +25,8 @@ public struct StepLoss: Sendable, Equatable {
 /// allreduce averages the dense gradients, and every rank applies the same dense update, so the
 /// dense replicas stay identical without sending parameters. With `train.overlapAllreduce` the
 /// dense gradients travel in buckets on a second thread while backward still runs
-/// (`GradientAllreduce`). Embedding rows are updated by their
-/// owners (`RowShardedEmbeddingTables`) or, with replicated tables, through the same allreduce.
+/// (`GradientAllreduce`). Embedding rows are updated by their owners
+/// (`RowShardedEmbeddingTables`) or, with replicated tables, through the same allreduce.
 public final class Trainer {
     public let communicator: Communicator
     public let config: TrainerConfig
