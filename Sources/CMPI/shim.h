@@ -21,5 +21,6 @@ static inline int cmpi_success(void) { return MPI_SUCCESS; }
 static inline int cmpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
 static inline MPI_Comm cmpi_comm_null(void) { return MPI_COMM_NULL; }
 static inline int cmpi_thread_funneled(void) { return MPI_THREAD_FUNNELED; }
+static inline int cmpi_thread_serialized(void) { return MPI_THREAD_SERIALIZED; }
 
 #endif

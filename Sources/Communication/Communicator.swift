@@ -17,12 +17,16 @@
 ///   are thrown as `CommunicationError`. Invalid ranks, tags or buffer sizes are programmer errors
 ///   and stop the process with a precondition failure.
 ///
-/// A communicator is used from one thread at a time.
+/// A communicator is used from one thread at a time. Whether that may be a different thread from
+/// call to call is `supportsSerializedCalls`.
 public protocol Communicator: AnyObject {
     /// This process's rank, in 0..<worldSize.
     var rank: Int { get }
     /// Number of ranks W.
     var worldSize: Int { get }
+    /// Whether calls may come from any thread, provided no two overlap in time
+    /// (`MPI_THREAD_SERIALIZED`). When false, only the thread that created the communicator calls it.
+    var supportsSerializedCalls: Bool { get }
 
     /// Sends `bytes` to `destination`, possibly waiting until the destination receives them.
     func send(_ bytes: UnsafeRawBufferPointer, to destination: Int, tag: Int) throws
@@ -34,6 +38,13 @@ public protocol Communicator: AnyObject {
     /// ranks exchanging with their neighbours cannot deadlock. Buffers must not overlap.
     func sendReceive(send: UnsafeRawBufferPointer, to destination: Int,
                      receive: UnsafeMutableRawBufferPointer, from source: Int, tag: Int) throws
+
+    /// Does what `sendReceive(send:to:receive:from:tag:)` does, but waits for completion by
+    /// checking it every `pollIntervalSeconds` and sleeping in between, where the blocking form
+    /// may spin. It is for a thread that shares the CPU with computation on the same rank.
+    func sendReceive(send: UnsafeRawBufferPointer, to destination: Int,
+                     receive: UnsafeMutableRawBufferPointer, from source: Int, tag: Int,
+                     pollIntervalSeconds: Double) throws
 
     /// Returns once every rank has called `barrier`.
     func barrier() throws

@@ -6,6 +6,8 @@ public final class InProcessCommunicator: Communicator {
     public let rank: Int
     public var worldSize: Int { world.worldSize }
     public let world: InProcessWorld
+    /// True: every call goes through the world's lock, so the calling thread does not matter.
+    public var supportsSerializedCalls: Bool { true }
 
     /// Mailbox tags of the collectives. Every rank calls collectives in the same order and each
     /// mailbox is FIFO, so consecutive calls of one collective cannot mix up their messages.
@@ -44,6 +46,13 @@ public final class InProcessCommunicator: Communicator {
         let envelope = try world.post(send, from: rank, to: destination, tag: tag)
         try world.take(into: receive, from: source, to: rank, tag: tag, operation: "sendReceive")
         try world.waitUntilReceived(envelope, operation: "sendReceive")
+    }
+
+    /// Calls the blocking form, which already sleeps on the world's condition while it waits.
+    public func sendReceive(send: UnsafeRawBufferPointer, to destination: Int,
+                            receive: UnsafeMutableRawBufferPointer, from source: Int, tag: Int,
+                            pollIntervalSeconds: Double) throws {
+        try sendReceive(send: send, to: destination, receive: receive, from: source, tag: tag)
     }
 
     // MARK: - Collectives

@@ -5,19 +5,26 @@ import Glibc
 
 /// A communicator over MPI: one process per rank, started by `mpirun` (or `srun`).
 ///
-/// It initializes MPI with `MPI_THREAD_FUNNELED`, so every call must come from the thread that
-/// created it. It works on a duplicate of `MPI_COMM_WORLD` whose error handler is
-/// `MPI_ERRORS_RETURN`, and turns each failed call into `CommunicationError.mpi` with the call's
-/// name, the rank and MPI's error string. A process started without `mpirun` is an Open MPI
-/// singleton: a world of one rank.
+/// It requests `MPI_THREAD_SERIALIZED`: calls may come from any thread, but never two at
+/// once, which lets an `AllreduceWorker` thread run the gradient allreduce while the creating
+/// thread computes. `supportsSerializedCalls` is true when the library granted that level. When
+/// it did not, every call must come from the thread that created the communicator.
+///
+/// It works on a duplicate of `MPI_COMM_WORLD` whose error handler is `MPI_ERRORS_RETURN`, and
+/// turns each failed call into `CommunicationError.mpi` with the call's name, the rank and MPI's
+/// error string. A process started without `mpirun` is an Open MPI singleton: a world of one rank.
 ///
 /// All sizes are in bytes with the `MPI_BYTE` type, so a message is limited to `Int32.max` bytes
 /// (larger ones throw `messageTooLarge`).
 public final class MPICommunicator: Communicator {
     public let rank: Int
     public let worldSize: Int
-    /// Provided MPI thread level (`MPI_THREAD_FUNNELED` or higher when MPI was initialized here).
+    /// Provided MPI thread level: what `MPI_Init_thread` granted, or what `MPI_Query_thread`
+    /// reports when MPI was initialized before.
     public let threadLevel: Int32
+    /// Whether MPI granted `MPI_THREAD_SERIALIZED` or more. MPI numbers its thread levels in
+    /// increasing order, so one comparison covers `MPI_THREAD_MULTIPLE` too.
+    public var supportsSerializedCalls: Bool { threadLevel >= cmpi_thread_serialized() }
     private var communicator: MPI_Comm?
 
     /// Initializes MPI unless it already is, and duplicates the world communicator.
@@ -33,7 +40,7 @@ public final class MPICommunicator: Communicator {
         var provided: Int32 = 0
         if initialized == 0 {
             // Errors of MPI_Init_thread are fatal under the default handler, so its code needs no check.
-            MPI_Init_thread(nil, nil, cmpi_thread_funneled(), &provided)
+            MPI_Init_thread(nil, nil, cmpi_thread_serialized(), &provided)
         } else {
             MPI_Query_thread(&provided)
         }
@@ -102,6 +109,36 @@ public final class MPICommunicator: Communicator {
                                comm, &status),
                   call: "MPI_Sendrecv")
         try checkReceivedCount(status, expected: receive.count, peer: source, call: "MPI_Sendrecv")
+    }
+
+    /// Posts `MPI_Irecv` and `MPI_Isend`, then tests both with `MPI_Testall` and sleeps
+    /// `pollIntervalSeconds` between tests. Open MPI 4.1's blocking calls poll in a loop (yielding
+    /// between polls only with `mpi_yield_when_idle`), which takes a core from a computing thread while the peer is late.
+    public func sendReceive(send: UnsafeRawBufferPointer, to destination: Int,
+                            receive: UnsafeMutableRawBufferPointer, from source: Int, tag: Int,
+                            pollIntervalSeconds: Double) throws {
+        precondition(pollIntervalSeconds >= 0, "pollIntervalSeconds must not be negative, got \(pollIntervalSeconds)")
+        let comm = try liveCommunicator()
+        checkPeer(destination, tag: tag)
+        checkPeer(source, tag: tag)
+        let sendCount = try mpiCount(send.count, call: "MPI_Isend")
+        let receiveCount = try mpiCount(receive.count, call: "MPI_Irecv")
+
+        var requests: [MPI_Request?] = [nil, nil]
+        try check(MPI_Irecv(receive.baseAddress, receiveCount, cmpi_byte(), Int32(source), Int32(tag), comm, &requests[0]),
+                  call: "MPI_Irecv")
+        try check(MPI_Isend(send.baseAddress, sendCount, cmpi_byte(), Int32(destination), Int32(tag), comm, &requests[1]),
+                  call: "MPI_Isend")
+        var statuses = [MPI_Status](repeating: MPI_Status(), count: 2)
+        var pause = timespec(tv_sec: Int(pollIntervalSeconds),
+                             tv_nsec: Int((pollIntervalSeconds - pollIntervalSeconds.rounded(.down)) * 1e9))
+        while true {
+            var done: Int32 = 0
+            try check(MPI_Testall(2, &requests, &done, &statuses), call: "MPI_Testall")
+            if done != 0 { break }
+            nanosleep(&pause, nil)
+        }
+        try checkReceivedCount(statuses[0], expected: receive.count, peer: source, call: "MPI_Irecv")
     }
 
     // MARK: - Collectives

@@ -27,6 +27,10 @@ public final class RingAllreduce {
     public let bucketBytes: Int
     public let tag: Int
     public private(set) var statistics = AllreduceStatistics()
+    /// When set, each ring exchange waits by polling at this interval and sleeping in between
+    /// (`Communicator.sendReceive(send:to:receive:from:tag:pollIntervalSeconds:)`); nil waits in
+    /// the communicator's blocking call.
+    public var pollIntervalSeconds: Double?
 
     private let bucketElements: Int
     private var fusionBuffer: [Float] = []
@@ -133,8 +137,8 @@ public final class RingAllreduce {
                 let receiveChunk = chunks.range((rank - step - 1 + 2 * worldSize) % worldSize)
                 let incoming = UnsafeMutableBufferPointer(rebasing: received[0..<receiveChunk.count])
                 let outgoing = UnsafeMutableBufferPointer(rebasing: bucket[sendChunk])
-                try communicator.sendReceive(send: UnsafeRawBufferPointer(outgoing), to: right,
-                                             receive: UnsafeMutableRawBufferPointer(incoming), from: left, tag: tag)
+                try exchange(send: UnsafeRawBufferPointer(outgoing), to: right,
+                             receive: UnsafeMutableRawBufferPointer(incoming), from: left)
                 add(incoming, into: UnsafeMutableBufferPointer(rebasing: bucket[receiveChunk]))
             }
         }
@@ -152,8 +156,18 @@ public final class RingAllreduce {
             let receiveChunk = chunks.range((rank - step + worldSize) % worldSize)
             let outgoing = UnsafeMutableBufferPointer(rebasing: bucket[sendChunk])
             let incoming = UnsafeMutableBufferPointer(rebasing: bucket[receiveChunk])
-            try communicator.sendReceive(send: UnsafeRawBufferPointer(outgoing), to: right,
-                                         receive: UnsafeMutableRawBufferPointer(incoming), from: left, tag: tag)
+            try exchange(send: UnsafeRawBufferPointer(outgoing), to: right,
+                         receive: UnsafeMutableRawBufferPointer(incoming), from: left)
+        }
+    }
+
+    private func exchange(send: UnsafeRawBufferPointer, to right: Int,
+                          receive: UnsafeMutableRawBufferPointer, from left: Int) throws {
+        if let pollIntervalSeconds {
+            try communicator.sendReceive(send: send, to: right, receive: receive, from: left, tag: tag,
+                                         pollIntervalSeconds: pollIntervalSeconds)
+        } else {
+            try communicator.sendReceive(send: send, to: right, receive: receive, from: left, tag: tag)
         }
     }
 

@@ -147,17 +147,50 @@ public final class Graph {
     /// its gradient, and every parameter read in this graph gets the gradient of all its reads
     /// added to `Parameter.gradient`.
     public func backward(_ loss: Variable) {
+        backward(loss, onParameterReady: nil)
+    }
+
+    /// Fills gradients like `backward(_:)` and calls `onParameterReady` once for every parameter
+    /// read in this graph, as soon as the rest of the pass adds nothing more to its gradient.
+    /// A caller can then send finished gradients while the rest of backward runs.
+    ///
+    /// A parameter's reads are leaves, and a leaf's gradient is complete once every variable
+    /// recorded after it has been visited. Backward visits in reverse, so the parameter is final
+    /// right after its earliest-recorded read is visited. It is reported then, whether or not
+    /// any gradient reached it. When `loss` needs no gradient, every read parameter is reported
+    /// at once, latest-recorded first. Parameters this graph never reads are not reported.
+    public func backward(_ loss: Variable, onParameterReady: ((Parameter) -> Void)?) {
         precondition(loss.graph === self, "backward from a variable of another graph")
         precondition(loss.value.count == 1, "backward needs a scalar loss, got shape \(loss.shape)")
-        guard loss.requiresGradient else { return }
-        loss.accumulate(Tensor(repeating: 1, shape: loss.shape))
-        for variable in variables.reversed() {
-            guard let gradient = variable.gradient else { continue }
-            if let propagate = variable.propagate {
-                propagate(gradient)
-            } else if let parameter = variable.parameter {
-                parameter.gradient.add(gradient)
+        let reportsParameter = onParameterReady == nil ? [] : earliestParameterReads()
+        guard loss.requiresGradient else {
+            for index in reportsParameter.indices.reversed() where reportsParameter[index] {
+                onParameterReady?(variables[index].parameter!)
             }
+            return
+        }
+        loss.accumulate(Tensor(repeating: 1, shape: loss.shape))
+        for index in variables.indices.reversed() {
+            let variable = variables[index]
+            if let gradient = variable.gradient {
+                if let propagate = variable.propagate {
+                    propagate(gradient)
+                } else if let parameter = variable.parameter {
+                    parameter.gradient.add(gradient)
+                }
+            }
+            if !reportsParameter.isEmpty && reportsParameter[index] {
+                onParameterReady?(variable.parameter!)
+            }
+        }
+    }
+
+    /// Returns, for each variable, whether it is the earliest-recorded read of its parameter.
+    private func earliestParameterReads() -> [Bool] {
+        var seen = Set<ObjectIdentifier>()
+        return variables.map { variable in
+            guard let parameter = variable.parameter else { return false }
+            return seen.insert(ObjectIdentifier(parameter)).inserted
         }
     }
 }

@@ -101,6 +101,24 @@ final class RingAllreduceTests: XCTestCase {
         }
     }
 
+    func testPollingWaitMatchesBlocking() throws {
+        for worldSize in [2, 3] {
+            let outputs = try InProcessWorld.run(worldSize: worldSize, timeoutSeconds: 60) { communicator -> ([Float], [Float]) in
+                let original = (0..<37).map { Self.input(rank: communicator.rank, index: $0, seed: 13) }
+                let ring = RingAllreduce(communicator: communicator, bucketBytes: 64)
+                var blocking = original
+                try blocking.withUnsafeMutableBufferPointer { try ring.allreduce($0, average: false) }
+                ring.pollIntervalSeconds = 1e-5
+                var polling = original
+                try polling.withUnsafeMutableBufferPointer { try ring.allreduce($0, average: false) }
+                return (blocking, polling)
+            }
+            for (rank, output) in outputs.enumerated() {
+                XCTAssertEqual(output.1.map(\.bitPattern), output.0.map(\.bitPattern), "W=\(worldSize) rank \(rank)")
+            }
+        }
+    }
+
     func testRepeatedRunsAreBitIdentical() throws {
         let first = try Self.ringResults(worldSize: 4, count: 1001, bucketBytes: 400, average: true, seed: 5)
         let second = try Self.ringResults(worldSize: 4, count: 1001, bucketBytes: 400, average: true, seed: 5)

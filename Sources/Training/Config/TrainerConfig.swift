@@ -92,8 +92,13 @@ public struct TrainSettings: Codable, Equatable, Sendable {
     /// The placement of embedding rows: `rowSharded` (each row on one rank, looked up by all-to-all)
     /// or `replicated` (every rank holds every row; gradients travel in the dense allreduce).
     public var embeddingLayout = "rowSharded"
-    /// Size of the fusion buckets that the ring allreduce sends, in bytes.
-    public var allreduceBucketBytes = 4 << 20
+    /// Size of the fusion buckets that the ring allreduce sends, in bytes. With
+    /// `overlapAllreduce`, smaller buckets start sending earlier in backward, at the cost of
+    /// 2(W−1) message latencies per bucket.
+    public var allreduceBucketBytes = 1 << 20
+    /// Whether dense gradient buckets are reduced on a second thread while backward still runs.
+    /// Off, they are reduced after backward. Both give bit-identical results.
+    public var overlapAllreduce = true
     /// Rows scored per forward pass during evaluation, per rank.
     public var evalBatchSize = 8192
     /// Stop after this many steps in total (for quick runs and tests); nil trains every epoch fully.
@@ -116,7 +121,7 @@ public struct TrainSettings: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case batchSize, epochs, seed, optimizer, learningRate, weightDecay, sparseOptimizer, sparseLearningRate
-        case taskWeights, embeddingLayout, allreduceBucketBytes, evalBatchSize, maxSteps, logEverySteps
+        case taskWeights, embeddingLayout, allreduceBucketBytes, overlapAllreduce, evalBatchSize, maxSteps, logEverySteps
         case checkpointEverySteps, keepCheckpoints, nonFinite, threads
     }
 
@@ -138,6 +143,7 @@ public struct TrainSettings: Codable, Equatable, Sendable {
         embeddingLayout = try container.decodeIfPresent(String.self, forKey: .embeddingLayout) ?? defaults.embeddingLayout
         allreduceBucketBytes = try container.decodeWholeNumberIfPresent(forKey: .allreduceBucketBytes, in: 1024...Int.max,
                                                                         decoder: decoder) ?? defaults.allreduceBucketBytes
+        overlapAllreduce = try container.decodeIfPresent(Bool.self, forKey: .overlapAllreduce) ?? defaults.overlapAllreduce
         evalBatchSize = try container.decodeWholeNumberIfPresent(forKey: .evalBatchSize, in: 1...Int.max, decoder: decoder)
             ?? defaults.evalBatchSize
         threads = try container.decodeWholeNumberIfPresent(forKey: .threads, in: 1...256, decoder: decoder)

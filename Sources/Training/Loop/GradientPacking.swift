@@ -6,28 +6,26 @@ import Glibc
 import Darwin
 #endif
 
-/// The flat buffer that carries one step's gradients through the ring allreduce.
+/// The flat buffer of the step's final allreduce, sent after the dense buckets once backward and
+/// the embedding gradient are done.
 ///
-/// Layout, in this order: every dense parameter's gradient (in `RankingModel.parameters` order),
-/// every embedding table's row gradients `[R·D]`, every table's touch counts `[R]`, the T
-/// per-task loss sums of the step, then the `StepFlags` of the rank. Sending the loss sums and
-/// the flags with the gradients gives every rank the global loss of each step, and the same
-/// decision to skip a batch or stop, without a second collective.
+/// Layout, in this order: every embedding table's row gradients `[R·D]` (replicated layout
+/// only), every table's touch counts `[R]`, the T per-task loss sums of the step, then the
+/// `StepFlags` of the rank. Sending the loss sums and the flags with the gradients gives every
+/// rank the global loss of each step, and the same decision to skip a batch or stop, without a
+/// separate collective. The dense gradients travel in `GradientBucketBuffers`.
 struct GradientPacking {
-    let parameters: [Parameter]
     let tables: [EmbeddingTable]
     let taskCount: Int
     let count: Int
 
-    init(parameters: [Parameter], tables: [EmbeddingTable], taskCount: Int) {
-        self.parameters = parameters
+    init(tables: [EmbeddingTable], taskCount: Int) {
         self.tables = tables
         self.taskCount = taskCount
-        count = parameters.reduce(0) { $0 + $1.value.count }
-            + tables.reduce(0) { $0 + $1.gradient.count + $1.touchCounts.count } + taskCount + StepFlags.count
+        count = tables.reduce(0) { $0 + $1.gradient.count + $1.touchCounts.count } + taskCount + StepFlags.count
     }
 
-    /// Copies the gradients, `lossSums` `[T]` and `flags` into `buffer` `[count]`.
+    /// Copies the table gradients, `lossSums` `[T]` and `flags` into `buffer` `[count]`.
     func pack(into buffer: inout [Float], lossSums: [Float], flags: StepFlags) {
         precondition(buffer.count == count && lossSums.count == taskCount, "gradient buffer layout mismatch")
         buffer.withUnsafeMutableBufferPointer { target in
@@ -38,7 +36,6 @@ struct GradientPacking {
                 }
                 offset += source.count
             }
-            for parameter in parameters { copy(parameter.gradient.scalars) }
             for table in tables { copy(table.gradient) }
             for table in tables { copy(table.touchCounts) }
             copy(lossSums)
@@ -46,16 +43,13 @@ struct GradientPacking {
         }
     }
 
-    /// Copies the reduced gradients back and returns the reduced loss sums `[T]` and flags.
+    /// Copies the reduced table gradients back and returns the reduced loss sums `[T]` and flags.
     func unpack(from buffer: [Float]) -> (lossSums: [Float], flags: StepFlags) {
         precondition(buffer.count == count, "gradient buffer layout mismatch")
         var offset = 0
         func take(_ length: Int) -> ArraySlice<Float> {
             defer { offset += length }
             return buffer[offset..<(offset + length)]
-        }
-        for parameter in parameters {
-            parameter.gradient.scalars.replaceSubrange(0..<parameter.gradient.count, with: take(parameter.gradient.count))
         }
         for table in tables {
             table.gradient.replaceSubrange(0..<table.gradient.count, with: take(table.gradient.count))

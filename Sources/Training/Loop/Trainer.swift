@@ -23,8 +23,10 @@ public struct StepLoss: Sendable, Equatable {
 ///
 /// Each step, every rank runs forward and backward on its slice of the global batch. The ring
 /// allreduce averages the dense gradients, and every rank applies the same dense update, so the
-/// dense replicas stay identical without sending parameters. Embedding rows are updated by their
-/// owners (`RowShardedEmbeddingTables`) or, with replicated tables, through the same allreduce.
+/// dense replicas stay identical without sending parameters. With `train.overlapAllreduce` the
+/// dense gradients travel in buckets on a second thread while backward still runs
+/// (`GradientAllreduce`). Embedding rows are updated by their owners
+/// (`RowShardedEmbeddingTables`) or, with replicated tables, through the same allreduce.
 public final class Trainer {
     public let communicator: Communicator
     public let config: TrainerConfig
@@ -36,15 +38,25 @@ public final class Trainer {
     /// fewer heads (a single-task model predicts the first task).
     public let taskNames: [String]
     let optimizer: Optimizer
-    let allreduce: RingAllreduce
-    let packing: GradientPacking
+    let gradientAllreduce: GradientAllreduce
     let taskWeights: [Float]
-    var gradientBuffer: [Float]
     public internal(set) var globalStep = 0
     /// Rows this rank trained on, over all epochs so far.
     public private(set) var localRowsTrained = 0
-    /// Seconds spent in each phase of the step on this rank, keyed by `TrainingPhase`.
+    /// Seconds spent in each phase of the step on this rank, keyed by `TrainingPhase`. With an
+    /// overlapped allreduce, `allreduce` is only the exposed part: the wait for the dense buckets
+    /// after backward plus the final bucket.
     public private(set) var phaseSeconds: [TrainingPhase: Double] = [:]
+    /// Whether the dense buckets are reduced on a second thread during backward. False when
+    /// `train.overlapAllreduce` is off, for a world of one rank, and when the communicator
+    /// accepts calls from one thread only (then `overlapFallbackReason` is set).
+    public let overlapsAllreduce: Bool
+    /// The reason the run reduces after backward although `train.overlapAllreduce` is on; nil
+    /// otherwise.
+    public let overlapFallbackReason: String?
+    /// Seconds the allreduce thread spent reducing dense buckets, summed over all steps; 0 when
+    /// `overlapsAllreduce` is false. Most of it overlaps backward and is not in `phaseSeconds`.
+    public var communicationThreadBusySeconds: Double { gradientAllreduce.workerBusySeconds }
     /// The signal that some rank had received by the end of the last step, the same on every
     /// rank. The run stops at this step boundary when it is set.
     public private(set) var stopSignal: Int32?
@@ -101,10 +113,16 @@ public final class Trainer {
         default:
             optimizer = Adam(learningRate: settings.learningRate, weightDecay: settings.weightDecay)
         }
-        allreduce = RingAllreduce(communicator: communicator, bucketBytes: settings.allreduceBucketBytes)
-        packing = GradientPacking(parameters: model.parameters, tables: embeddings.allreducedTables,
-                                  taskCount: model.taskCount)
-        gradientBuffer = [Float](repeating: 0, count: packing.count)
+        if settings.overlapAllreduce && communicator.worldSize > 1 && !communicator.supportsSerializedCalls {
+            overlapFallbackReason = "train.overlapAllreduce is on, but the communicator accepts calls from one thread "
+                + "only (MPI did not grant MPI_THREAD_SERIALIZED), so the dense allreduce runs after backward"
+        } else {
+            overlapFallbackReason = nil
+        }
+        overlapsAllreduce = settings.overlapAllreduce && communicator.worldSize > 1 && overlapFallbackReason == nil
+        gradientAllreduce = GradientAllreduce(parameters: model.parameters, tables: embeddings.allreducedTables,
+                                              taskCount: model.taskCount, communicator: communicator,
+                                              bucketBytes: settings.allreduceBucketBytes, overlap: overlapsAllreduce)
         try synchronizeInitialState()
     }
 
@@ -174,6 +192,7 @@ public final class Trainer {
         // The lookup is collective on sharded tables, so a rank with an empty slice joins it too.
         let embeddingRows = try embeddings.lookup(ids: ids, rowCount: rowCount)
         clock.lap(.embeddingLookup, into: &phaseSeconds)
+        gradientAllreduce.beginStep()
         if rowCount > 0 {
             let graph = Graph(training: true)
             let input = graph.input(embeddingRows)
@@ -184,7 +203,11 @@ public final class Trainer {
             let perTask = binaryCrossEntropyPerTask(logits: logits.value, labels: labelTensor)
             lossSums = perTask.map { Float($0) * Float(communicator.worldSize) }
             clock.lap(.forward, into: &phaseSeconds)
-            graph.backward(loss)
+            graph.backward(loss) { parameter in
+                self.injectTestNaN(intoGradientOf: parameter)
+                self.gradientAllreduce.parameterReady(parameter)
+            }
+            gradientAllreduce.finishDense()
             injectTestNaN(into: &lossSums)
             nonFinite = NonFiniteScan.firstNonFinite(lossSums: lossSums, taskNames: taskNames, parameters: model.parameters,
                                                      inputGradient: input.gradient, layout: layout)
@@ -192,14 +215,12 @@ public final class Trainer {
                 embeddings.accumulateGradient(ids: ids, rowCount: rowCount, inputGradient: gradient)
             }
             clock.lap(.backward, into: &phaseSeconds)
+        } else {
+            gradientAllreduce.finishDense()
         }
 
-        packing.pack(into: &gradientBuffer, lossSums: lossSums,
-                     flags: StepFlags(nonFinite: nonFinite != nil, signal: receivedSignal))
-        try gradientBuffer.withUnsafeMutableBufferPointer { buffer in
-            try allreduce.allreduce(buffer, average: true)
-        }
-        let (globalLossSums, flags) = packing.unpack(from: gradientBuffer)
+        let (globalLossSums, flags) = try gradientAllreduce.reduce(
+            lossSums: lossSums, flags: StepFlags(nonFinite: nonFinite != nil, signal: receivedSignal))
         stopSignal = flags.stopSignal
         clock.lap(.allreduce, into: &phaseSeconds)
 
@@ -252,17 +273,21 @@ public final class Trainer {
         return message
     }
 
-    /// Puts the NaN of `TestHooks.nanAtStepVariable` into this step's loss or first gradient
-    /// on the highest rank.
+    /// Puts the NaN of `TestHooks.nanAtStepVariable` into this step's loss on the highest rank
+    /// when the hook targets the loss.
     private func injectTestNaN(into lossSums: inout [Float]) {
-        guard let nan = testHooks.nanAtStep, nan.step == globalStep + 1,
+        guard let nan = testHooks.nanAtStep, nan.target == .loss, nan.step == globalStep + 1,
               communicator.rank == communicator.worldSize - 1 else { return }
-        switch nan.target {
-        case .loss:
-            lossSums[0] = .nan
-        case .gradient:
-            model.parameters[0].gradient.scalars[0] = .nan
-        }
+        lossSums[0] = .nan
+    }
+
+    /// Puts the NaN of `TestHooks.nanAtStepVariable` into the first dense gradient on the highest
+    /// rank when the hook targets gradients and `parameter` is the first one. It runs when
+    /// backward reports the gradient final, before the gradient can be packed into a bucket.
+    private func injectTestNaN(intoGradientOf parameter: Parameter) {
+        guard let nan = testHooks.nanAtStep, nan.target == .gradient, nan.step == globalStep + 1,
+              communicator.rank == communicator.worldSize - 1, parameter === model.parameters[0] else { return }
+        parameter.gradient.scalars[0] = .nan
     }
 
     /// Returns a checksum of every dense parameter's bits, equal on all ranks while they agree.

@@ -117,6 +117,9 @@ public enum TrainingSession {
         if let sharded = trainer.embeddings as? RowShardedEmbeddingTables, communicator.rank == 0 {
             logger.info(ShardingReport.format(sharded.planSummary()))
         }
+        if let reason = trainer.overlapFallbackReason, communicator.rank == 0 {
+            logger.warning(reason)
+        }
         var summary = RunSummary()
         summary.runDirectory = output
 
