@@ -71,6 +71,22 @@ public final class Variable {
         }
     }
 
+    /// Calls `body` with storage for this variable's gradient and whether `body` must add to it
+    /// (true) or may overwrite it (false), so an operation can write its gradient contribution
+    /// with one sgemm and no temporary. A parameter read writes straight into
+    /// `Parameter.gradient`, which backward would otherwise add it to. Does nothing when no
+    /// gradient is required.
+    func withGradientStorage(_ body: (_ storage: UnsafeMutablePointer<Float>, _ accumulate: Bool) -> Void) {
+        guard requiresGradient else { return }
+        if let parameter, propagate == nil {
+            parameter.gradient.scalars.withUnsafeMutableBufferPointer { body($0.baseAddress!, true) }
+        } else if gradient == nil {
+            gradient = Tensor(shape: value.shape) { body($0.baseAddress!, false) }
+        } else {
+            gradient!.scalars.withUnsafeMutableBufferPointer { body($0.baseAddress!, true) }
+        }
+    }
+
     /// Adds `delta` into the columns `offset ..< offset + delta.shape.last` of the last axis of
     /// this variable's gradient, starting from zeros when there is no gradient yet. `delta` has
     /// this variable's leading axes. Used by `split`, so that each piece adds only its columns.

@@ -59,25 +59,17 @@ public func linear(_ x: Variable, weight: Variable, bias: Variable?,
                 }
                 x.accumulate(dx)
             }
-            if weight.requiresGradient {
-                let dw = x.value.scalars.withUnsafeBufferPointer { input in
-                    Tensor(shape: weight.shape) { dw in
-                        gemmGradientB(transposeA: false, transposeB: false, m: rows, n: outputWidth, k: inputWidth,
-                                      dc: dzBuffer.baseAddress!, a: input.baseAddress!, db: dw.baseAddress!,
-                                      accumulate: false)
-                    }
+            x.value.scalars.withUnsafeBufferPointer { input in
+                weight.withGradientStorage { dw, accumulate in
+                    gemmGradientB(transposeA: false, transposeB: false, m: rows, n: outputWidth, k: inputWidth,
+                                  dc: dzBuffer.baseAddress!, a: input.baseAddress!, db: dw, accumulate: accumulate)
                 }
-                weight.accumulate(dw)
             }
-            if let bias, bias.requiresGradient {
-                var db = Tensor(zeros: [outputWidth])
-                db.scalars.withUnsafeMutableBufferPointer { biasGradient in
-                    let sums = biasGradient.baseAddress!
-                    for row in 0..<rows {
-                        addElements(sums, dzBuffer.baseAddress! + row * outputWidth, into: sums, count: outputWidth)
-                    }
+            bias?.withGradientStorage { sums, accumulate in
+                if !accumulate { sums.update(repeating: 0, count: outputWidth) }
+                for row in 0..<rows {
+                    addElements(sums, dzBuffer.baseAddress! + row * outputWidth, into: sums, count: outputWidth)
                 }
-                bias.accumulate(db)
             }
         }
     }
