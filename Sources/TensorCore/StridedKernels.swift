@@ -1,0 +1,89 @@
+// Raw-buffer helpers for operations that read and write column blocks of row-major matrices in
+// place: a GEMM with explicit leading dimensions, column sums, and a gradient buffer that
+// several column blocks add into.
+
+/// Computes `c = op(a) · op(b)` (or adds it into `c` with `accumulate`) for row-major matrices
+/// stored with leading dimensions `lda`, `ldb`, `ldc`, so that `a`, `b` and `c` may be column
+/// blocks of wider matrices. `op(a)` is `[m, k]`, `op(b)` `[k, n]`, `c` `[m, n]`.
+@inline(__always)
+func stridedGemm(transposeA: Bool = false, transposeB: Bool = false, m: Int, n: Int, k: Int,
+                 a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                 c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+    if m == 0 || n == 0 { return }
+    if k == 0 {
+        // An empty inner product is zero; sgemm is not relied on to scale c by beta here.
+        if !accumulate {
+            for row in 0..<m { (c + row * ldc).update(repeating: 0, count: n) }
+        }
+        return
+    }
+    BLAS.sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: 1,
+               a: a, lda: lda, b: b, ldb: ldb, beta: accumulate ? 1 : 0, c: c, ldc: ldc)
+}
+
+/// Adds the column sums of the `[rows, width]` block at `source` (row stride `stride`) into
+/// `sums` `[width]`.
+@inline(__always)
+func addColumnSums(_ source: UnsafePointer<Float>, rows: Int, width: Int, stride: Int,
+                   into sums: UnsafeMutablePointer<Float>) {
+    for row in 0..<rows {
+        let line = source + row * stride
+        for column in 0..<width { sums[column] += line[column] }
+    }
+}
+
+/// Writes `bias` `[width]` into every row of the `[rows, width]` block at `destination` (row
+/// stride `stride`).
+@inline(__always)
+func fillRows(_ destination: UnsafeMutablePointer<Float>, rows: Int, width: Int, stride: Int,
+              with bias: UnsafePointer<Float>) {
+    for row in 0..<rows {
+        (destination + row * stride).update(from: bias, count: width)
+    }
+}
+
+/// Sets to 0 the elements of the `[rows, width]` block at `gradient` whose saved output at the
+/// same place is not positive: the backward of a ReLU read off its output. Both blocks have
+/// row stride `stride`.
+@inline(__always)
+func maskByPositiveOutput(_ gradient: UnsafeMutablePointer<Float>, output: UnsafePointer<Float>, rows: Int,
+                          width: Int, stride: Int) {
+    for row in 0..<rows {
+        let line = gradient + row * stride
+        let saved = output + row * stride
+        for column in 0..<width { line[column] = saved[column] > 0 ? line[column] : 0 }
+    }
+}
+
+extension Variable {
+    /// Calls `body` with this variable's gradient buffer, created as zeros when backward has not
+    /// reached the variable yet, so that operations reading column blocks of one input can each
+    /// add into their own columns in place. Only for variables that require a gradient.
+    func withGradientBuffer<Result>(_ body: (UnsafeMutableBufferPointer<Float>) -> Result) -> Result {
+        precondition(requiresGradient, "withGradientBuffer on a variable that needs no gradient")
+        if gradient == nil {
+            gradient = Tensor(zeros: value.shape)
+        }
+        return gradient!.scalars.withUnsafeMutableBufferPointer { buffer in body(buffer) }
+    }
+}
+
+/// Returns `Σ_i a[i] · b[i]` over `count` elements, summed in eight lanes so the loop vectorizes
+/// (a plain Float sum must keep its order and runs one add at a time).
+@inline(__always)
+func dotProduct(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+    var lanes = SIMD8<Float>()
+    var index = 0
+    while index + 8 <= count {
+        let left = UnsafeRawPointer(a + index).loadUnaligned(as: SIMD8<Float>.self)
+        let right = UnsafeRawPointer(b + index).loadUnaligned(as: SIMD8<Float>.self)
+        lanes += left * right
+        index += 8
+    }
+    var total = lanes.sum()
+    while index < count {
+        total += a[index] * b[index]
+        index += 1
+    }
+    return total
+}
