@@ -32,7 +32,7 @@ public func selectColumns(_ x: Variable, ranges: [Range<Int>]) -> Variable {
                     for (index, range) in ranges.enumerated() {
                         let source = dy.baseAddress! + row * outputWidth + offsets[index]
                         let destination = dx.baseAddress! + row * inputWidth + range.lowerBound
-                        for column in 0..<range.count { destination[column] += source[column] }
+                        addElements(source, into: destination, count: range.count)
                     }
                 }
             }

@@ -106,9 +106,9 @@ public func generatedCoreProduct(_ x: Variable, condition: Variable, weight: Var
                                 for row in 0..<rows {
                                     let destination = dx.baseAddress! + row * rank
                                     for j in 0..<conditionWidth {
-                                        let scale = conditions[row * conditionWidth + j]
-                                        let source = daRows.baseAddress! + row * outerWidth + j * rank
-                                        for p in 0..<rank { destination[p] += scale * source[p] }
+                                        addScaled(daRows.baseAddress! + row * outerWidth + j * rank,
+                                                  scale: conditions[row * conditionWidth + j], into: destination,
+                                                  count: rank)
                                     }
                                 }
                             }

@@ -66,9 +66,7 @@ public func gatedMixture(experts: Variable, expertWidth: Int, gateLogits: Variab
                         let first = gate[0]
                         for column in 0..<h { mixed[column] = first * expertRow[column] }
                         for expert in 1..<e {
-                            let weight = gate[expert]
-                            let source = expertRow + expert * h
-                            for column in 0..<h { mixed[column] += weight * source[column] }
+                            addScaled(expertRow + expert * h, scale: gate[expert], into: mixed, count: h)
                         }
                     }
                 }
@@ -89,9 +87,8 @@ public func gatedMixture(experts: Variable, expertWidth: Int, gateLogits: Variab
                                 let taskGradient = du.baseAddress! + row * outputWidth + task * h
                                 let gate = weights.baseAddress! + (row * t + task) * e
                                 for expert in 0..<e {
-                                    let weight = gate[expert]
-                                    let destination = expertGradient + expert * h
-                                    for column in 0..<h { destination[column] += weight * taskGradient[column] }
+                                    addScaled(taskGradient, scale: gate[expert], into: expertGradient + expert * h,
+                                              count: h)
                                 }
                             }
                         }

@@ -65,7 +65,7 @@ public func packedLinear(_ x: Variable, weights: [Variable], biases: [Variable],
                     for (layer, activation) in activations.enumerated() where activation == .relu {
                         for row in 0..<rows {
                             let line = output.baseAddress! + row * totalWidth + offsets[layer]
-                            for column in 0..<widths[layer] { line[column] = max(line[column], 0) }
+                            rectify(line, into: line, count: widths[layer])
                         }
                     }
                 }
@@ -75,13 +75,20 @@ public func packedLinear(_ x: Variable, weights: [Variable], biases: [Variable],
 
     return x.graph.record(value, inputs: [x] + weights + biases) { outputGradient in
         // dz: the gradient before the activations, [B, ΣM].
-        var dz = outputGradient
-        dz.scalars.withUnsafeMutableBufferPointer { dzBuffer in
+        let dz = outputGradient.scalars.withUnsafeBufferPointer { dy in
             value.scalars.withUnsafeBufferPointer { output in
-                for (layer, activation) in activations.enumerated() where activation == .relu {
-                    maskByPositiveOutput(dzBuffer.baseAddress! + offsets[layer],
-                                         output: output.baseAddress! + offsets[layer],
-                                         rows: rows, width: widths[layer], stride: totalWidth)
+                Tensor(shape: [rows, totalWidth]) { dz in
+                    for row in 0..<rows {
+                        for (layer, activation) in activations.enumerated() {
+                            let start = row * totalWidth + offsets[layer]
+                            if activation == .relu {
+                                reluGradient(dy.baseAddress! + start, output: output.baseAddress! + start,
+                                             into: dz.baseAddress! + start, count: widths[layer])
+                            } else {
+                                (dz.baseAddress! + start).update(from: dy.baseAddress! + start, count: widths[layer])
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -173,18 +180,21 @@ public func blockDiagonalLinear(_ x: Variable, inputOffset: Int = 0, weights: [V
                 }
             }
             if activation == .relu {
-                for i in 0..<output.count { output[i] = max(output[i], 0) }
+                rectify(output.baseAddress!, into: output.baseAddress!, count: output.count)
             }
         }
     }
 
     return x.graph.record(value, inputs: [x] + weights + biases) { outputGradient in
+        // dz: the gradient before the activation, [B, ΣM].
         var dz = outputGradient
         if activation == .relu {
-            dz.scalars.withUnsafeMutableBufferPointer { dzBuffer in
+            dz = outputGradient.scalars.withUnsafeBufferPointer { dy in
                 value.scalars.withUnsafeBufferPointer { output in
-                    maskByPositiveOutput(dzBuffer.baseAddress!, output: output.baseAddress!, rows: 1,
-                                         width: dzBuffer.count, stride: dzBuffer.count)
+                    Tensor(shape: outputGradient.shape) { dz in
+                        reluGradient(dy.baseAddress!, output: output.baseAddress!, into: dz.baseAddress!,
+                                     count: dz.count)
+                    }
                 }
             }
         }

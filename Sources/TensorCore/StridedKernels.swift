@@ -27,8 +27,79 @@ func stridedGemm(transposeA: Bool = false, transposeB: Bool = false, m: Int, n: 
 func addColumnSums(_ source: UnsafePointer<Float>, rows: Int, width: Int, stride: Int,
                    into sums: UnsafeMutablePointer<Float>) {
     for row in 0..<rows {
-        let line = source + row * stride
-        for column in 0..<width { sums[column] += line[column] }
+        addElements(source + row * stride, into: sums, count: width)
+    }
+}
+
+/// Adds `count` elements of `source` into `destination`, eight lanes at a time. The buffers must
+/// not overlap (the explicit lanes stand in for the vectorization that possible aliasing blocks).
+@inline(__always)
+func addElements(_ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>, count: Int) {
+    var index = 0
+    while index + 8 <= count {
+        let sum = UnsafeRawPointer(destination + index).loadUnaligned(as: SIMD8<Float>.self)
+            + UnsafeRawPointer(source + index).loadUnaligned(as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(destination + index).storeBytes(of: sum, as: SIMD8<Float>.self)
+        index += 8
+    }
+    while index < count {
+        destination[index] += source[index]
+        index += 1
+    }
+}
+
+/// Adds `scale · source` into `destination` for `count` elements (an axpy), eight lanes at a
+/// time. The buffers must not overlap.
+@inline(__always)
+func addScaled(_ source: UnsafePointer<Float>, scale: Float, into destination: UnsafeMutablePointer<Float>,
+               count: Int) {
+    let factor = SIMD8<Float>(repeating: scale)
+    var index = 0
+    while index + 8 <= count {
+        let sum = UnsafeRawPointer(destination + index).loadUnaligned(as: SIMD8<Float>.self)
+            + factor * UnsafeRawPointer(source + index).loadUnaligned(as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(destination + index).storeBytes(of: sum, as: SIMD8<Float>.self)
+        index += 8
+    }
+    while index < count {
+        destination[index] += scale * source[index]
+        index += 1
+    }
+}
+
+/// Writes `count` elements of `max(x, 0)` from `source` into `destination` (which may be
+/// `source`). A NaN stays NaN, as with `max(x, 0)`.
+@inline(__always)
+func rectify(_ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>, count: Int) {
+    var index = 0
+    while index + 8 <= count {
+        let lanes = UnsafeRawPointer(source + index).loadUnaligned(as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(destination + index)
+            .storeBytes(of: lanes.replacing(with: 0, where: lanes .< 0), as: SIMD8<Float>.self)
+        index += 8
+    }
+    while index < count {
+        destination[index] = max(source[index], 0)
+        index += 1
+    }
+}
+
+/// Writes the backward of a ReLU read off its output: `gradient` where `output > 0`, else 0,
+/// for `count` elements into `destination`.
+@inline(__always)
+func reluGradient(_ gradient: UnsafePointer<Float>, output: UnsafePointer<Float>,
+                  into destination: UnsafeMutablePointer<Float>, count: Int) {
+    var index = 0
+    while index + 8 <= count {
+        let saved = UnsafeRawPointer(output + index).loadUnaligned(as: SIMD8<Float>.self)
+        let lanes = UnsafeRawPointer(gradient + index).loadUnaligned(as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(destination + index)
+            .storeBytes(of: lanes.replacing(with: 0, where: .!(saved .> 0)), as: SIMD8<Float>.self)
+        index += 8
+    }
+    while index < count {
+        destination[index] = output[index] > 0 ? gradient[index] : 0
+        index += 1
     }
 }
 
@@ -39,19 +110,6 @@ func fillRows(_ destination: UnsafeMutablePointer<Float>, rows: Int, width: Int,
               with bias: UnsafePointer<Float>) {
     for row in 0..<rows {
         (destination + row * stride).update(from: bias, count: width)
-    }
-}
-
-/// Sets to 0 the elements of the `[rows, width]` block at `gradient` whose saved output at the
-/// same place is not positive: the backward of a ReLU read off its output. Both blocks have
-/// row stride `stride`.
-@inline(__always)
-func maskByPositiveOutput(_ gradient: UnsafeMutablePointer<Float>, output: UnsafePointer<Float>, rows: Int,
-                          width: Int, stride: Int) {
-    for row in 0..<rows {
-        let line = gradient + row * stride
-        let saved = output + row * stride
-        for column in 0..<width { line[column] = saved[column] > 0 ? line[column] : 0 }
     }
 }
 
