@@ -8,16 +8,27 @@
 ///   - bias: `[K·K]`, the generator's bias; reshaped it is the K×K matrix s.
 /// - Returns: `[B, K]`, equal to `batchedMatmul(reshape(x, [B, 1, K]), reshape(linear(c, W, s), [B, K, K]))`.
 ///
-/// Since `y_b = Σ_j c_bj · x_b · W_j + x_b · s`, the product is linear in the outer product
-/// `a_b = c_b ⊗ x_b` (`a_b[j·K + p] = c_bj · x_bp`, `[B, C·K]`), and W read as `[C·K, K]` is its
-/// weight: `y = a · W + x · s`, two GEMMs. Backward is three more:
-/// `dW = aᵀ · dy`, `ds = xᵀ · dy`, `da = dy · Wᵀ`, and then per row `dx_bp = Σ_j c_bj · da_b[j·K + p]
-/// + (dy · sᵀ)_bp` and `dc_bj = Σ_p x_bp · da_b[j·K + p]`.
-///
-/// The products cost the same as forming the cores (`2·B·C·K²` each way), but the intermediate is
-/// `[B, C·K]` instead of `[B, K·K]`, and there is no per-row GEMM call. It pays when C < K; for a
-/// condition wider than K, forming the cores takes less memory.
+/// Two exact ways, chosen by the condition's values:
+/// - When the condition has few distinct rows (at most `maximumCoreGroups(rows:)`, compared bit
+///   for bit), as a scene embedding has, each distinct core is formed once and its rows run as one
+///   GEMM (`groupedCoreProduct`).
+/// - Otherwise through the outer product `a_b = c_b ⊗ x_b` (`outerCoreProduct`).
+/// In both, the condition's gradient is per row: `dc_bj = x_b · W_j · dy_bᵀ`.
 public func generatedCoreProduct(_ x: Variable, condition: Variable, weight: Variable, bias: Variable) -> Variable {
+    generatedCoreProduct(x, condition: condition, weight: weight, bias: bias,
+                         maximumGroups: maximumCoreGroups(rows: x.shape[0]))
+}
+
+/// The largest number of distinct condition rows for which `generatedCoreProduct` forms the
+/// cores per group: groups of eight or more rows on average, and at most 64, so that each
+/// group's GEMM is worth its call and the row comparison stays cheap.
+func maximumCoreGroups(rows: Int) -> Int {
+    min(64, rows / 8)
+}
+
+/// `generatedCoreProduct` with the group limit given: 0 always takes the outer-product way.
+func generatedCoreProduct(_ x: Variable, condition: Variable, weight: Variable, bias: Variable,
+                          maximumGroups: Int) -> Variable {
     precondition(x.value.rank == 2 && condition.value.rank == 2,
                  "generatedCoreProduct needs x [B, K] and condition [B, C], got \(x.shape) and \(condition.shape)")
     let rows = x.shape[0]
@@ -29,6 +40,27 @@ public func generatedCoreProduct(_ x: Variable, condition: Variable, weight: Var
                  "generatedCoreProduct weight must be [\(conditionWidth), \(rank * rank)], got \(weight.shape)")
     precondition(bias.shape == [rank * rank],
                  "generatedCoreProduct bias must be [\(rank * rank)], got \(bias.shape)")
+    if maximumGroups > 0, let grouping = identicalRowGroups(condition.value, maximumGroups: maximumGroups) {
+        return groupedCoreProduct(x, condition: condition, weight: weight, bias: bias, grouping: grouping)
+    }
+    return outerCoreProduct(x, condition: condition, weight: weight, bias: bias)
+}
+
+/// `generatedCoreProduct` through the outer product.
+///
+/// Since `y_b = Σ_j c_bj · x_b · W_j + x_b · s`, the product is linear in the outer product
+/// `a_b = c_b ⊗ x_b` (`a_b[j·K + p] = c_bj · x_bp`, `[B, C·K]`), and W read as `[C·K, K]` is its
+/// weight: `y = a · W + x · s`, two GEMMs. Backward is three more:
+/// `dW = aᵀ · dy`, `ds = xᵀ · dy`, `da = dy · Wᵀ`, and then per row `dx_bp = Σ_j c_bj · da_b[j·K + p]
+/// + (dy · sᵀ)_bp` and `dc_bj = Σ_p x_bp · da_b[j·K + p]`.
+///
+/// The products cost the same as forming the cores (`2·B·C·K²` each way), but the intermediate is
+/// `[B, C·K]` instead of `[B, K·K]`, and there is no per-row GEMM call. It pays when C < K; for a
+/// condition wider than K, forming the cores takes less memory.
+func outerCoreProduct(_ x: Variable, condition: Variable, weight: Variable, bias: Variable) -> Variable {
+    let rows = x.shape[0]
+    let rank = x.shape[1]
+    let conditionWidth = condition.shape[1]
     let outerWidth = conditionWidth * rank
 
     // a [B, C·K]: a[b, j·K + p] = c[b, j] · x[b, p].
@@ -87,14 +119,7 @@ public func generatedCoreProduct(_ x: Variable, condition: Variable, weight: Var
             }
             guard x.requiresGradient || condition.requiresGradient else { return }
 
-            // da [B, C·K] = dy · Wᵀ, W read as [C·K, K].
-            let da = weight.value.scalars.withUnsafeBufferPointer { weights in
-                Tensor(shape: [rows, outerWidth]) { da in
-                    stridedGemm(transposeB: true, m: rows, n: outerWidth, k: rank, a: dy.baseAddress!, lda: rank,
-                                b: weights.baseAddress!, ldb: rank, c: da.baseAddress!, ldc: outerWidth,
-                                accumulate: false)
-                }
-            }
+            let da = outerGradient(outputGradient, weight: weight.value)
             da.scalars.withUnsafeBufferPointer { daRows in
                 if x.requiresGradient {
                     let dx = bias.value.scalars.withUnsafeBufferPointer { core in
@@ -116,19 +141,45 @@ public func generatedCoreProduct(_ x: Variable, condition: Variable, weight: Var
                     }
                     x.accumulate(dx)
                 }
-                if condition.requiresGradient {
-                    let dc = x.value.scalars.withUnsafeBufferPointer { input in
-                        Tensor(shape: condition.shape) { dc in
-                            for row in 0..<rows {
-                                let xRow = input.baseAddress! + row * rank
-                                for j in 0..<conditionWidth {
-                                    let source = daRows.baseAddress! + row * outerWidth + j * rank
-                                    dc[row * conditionWidth + j] = dotProduct(xRow, source, count: rank)
-                                }
-                            }
-                        }
+            }
+            if condition.requiresGradient {
+                condition.accumulate(conditionGradient(outerGradient: da, x: x.value))
+            }
+        }
+    }
+}
+
+/// Returns `da = dy · Wᵀ` `[B, C·K]` for `dy` `[B, K]` and W `[C, K·K]` read as `[C·K, K]`: the
+/// gradient of the outer product `a_b = c_b ⊗ x_b`.
+func outerGradient(_ dy: Tensor, weight: Tensor) -> Tensor {
+    let rows = dy.shape[0]
+    let rank = dy.shape[1]
+    let outerWidth = weight.shape[0] * rank
+    return dy.scalars.withUnsafeBufferPointer { gradient in
+        weight.scalars.withUnsafeBufferPointer { weights in
+            Tensor(shape: [rows, outerWidth]) { da in
+                stridedGemm(transposeB: true, m: rows, n: outerWidth, k: rank, a: gradient.baseAddress!, lda: rank,
+                            b: weights.baseAddress!, ldb: rank, c: da.baseAddress!, ldc: outerWidth, accumulate: false)
+            }
+        }
+    }
+}
+
+/// Returns the condition's gradient `dc_bj = Σ_p x_bp · da_b[j·K + p]` `[B, C]` from the outer
+/// product's gradient `da` `[B, C·K]` and `x` `[B, K]`.
+func conditionGradient(outerGradient da: Tensor, x: Tensor) -> Tensor {
+    let rows = x.shape[0]
+    let rank = x.shape[1]
+    let conditionWidth = rank == 0 ? 0 : da.shape[1] / rank
+    return da.scalars.withUnsafeBufferPointer { daRows in
+        x.scalars.withUnsafeBufferPointer { input in
+            Tensor(shape: [rows, conditionWidth]) { dc in
+                for row in 0..<rows {
+                    for j in 0..<conditionWidth {
+                        dc[row * conditionWidth + j] = dotProduct(input.baseAddress! + row * rank,
+                                                                  daRows.baseAddress! + (row * conditionWidth + j) * rank,
+                                                                  count: rank)
                     }
-                    condition.accumulate(dc)
                 }
             }
         }

@@ -140,9 +140,20 @@ final class APGTests: XCTestCase {
         randomizeBiases(model, seed: 17)
         let layer = model.layers[0]
         XCTAssertLessThan(layer.conditionWidth, layer.rank)
-        let x = ModelBatch(rows: 10, layout: smallLayout, tasks: 1, seed: 6).embeddings
-        let condition = ModelBatch(rows: 10, layout: FeatureLayout(names: ["c"], widths: [layer.conditionWidth]),
-                                   tasks: 1, seed: 7).embeddings
+        let x = ModelBatch(rows: 32, layout: smallLayout, tasks: 1, seed: 6).embeddings
+        let distinct = ModelBatch(rows: 32, layout: FeatureLayout(names: ["c"], widths: [layer.conditionWidth]),
+                                  tasks: 1, seed: 7).embeddings
+        // Three condition values over 32 rows, as a scene embedding gives: cores formed per group.
+        let width = layer.conditionWidth
+        let scenes = Tensor(shape: [32, width], scalars: (0..<32).flatMap { row in
+            distinct.scalars[(row % 3 * width)..<(row % 3 * width + width)]
+        })
+        for condition in [distinct, scenes] {
+            try assertLayerPathsAgree(layer, x: x, condition: condition)
+        }
+    }
+
+    func assertLayerPathsAgree(_ layer: APGLayer, x: Tensor, condition: Tensor) throws {
         var results: [(output: [Float], dx: [Float], dc: [Float], dw: [[Float]])] = []
         for formingCores in [false, true] {
             for parameter in layer.parameters { parameter.zeroGradient() }

@@ -31,6 +31,31 @@ final class GeneratedCoreProductTests: XCTestCase {
         }
     }
 
+    func testGroupedGradients() {
+        // 9 rows whose conditions take 3 values, out of order: the per-group way runs.
+        let (rows, k, c) = (9, 9, 2)
+        let values = randomTensor([3, c], seed: 11).scalars
+        let pattern = [2, 0, 0, 1, 2, 2, 0, 1, 0]
+        let condition = Tensor(shape: [rows, c], scalars: pattern.flatMap { values[($0 * c)..<($0 * c + c)] })
+        XCTAssertEqual(identicalRowGroups(condition, maximumGroups: 3)?.firstRows, [0, 1, 3])
+        checkGradients("generatedCoreProduct grouped",
+                       inputs: [randomTensor([rows, k], seed: 12), condition, randomTensor([c, k * k], seed: 13),
+                                randomTensor([k * k], seed: 14)],
+                       build: { _, v in
+                           generatedCoreProduct(v[0], condition: v[1], weight: v[2], bias: v[3], maximumGroups: 3)
+                       },
+                       reference: { self.reference($0, rows: rows, k: k, c: c) })
+    }
+
+    func testIdenticalRowsCompareBits() {
+        let negativeZero = Tensor(shape: [3, 2], scalars: [0, 1, -0.0, 1, 0, 1])
+        XCTAssertEqual(identicalRowGroups(negativeZero, maximumGroups: 4)?.groups.order, [0, 2, 1])
+        let nan = Tensor(shape: [2, 1], scalars: [.nan, .nan])
+        XCTAssertEqual(identicalRowGroups(nan, maximumGroups: 1)?.firstRows, [0])
+        XCTAssertNil(identicalRowGroups(negativeZero, maximumGroups: 1))
+        XCTAssertNil(identicalRowGroups(Tensor(zeros: [0, 2]), maximumGroups: 1))
+    }
+
     func testMatchesFormedCores() {
         // Against the batchedMatmul of explicitly generated cores, the path it replaces.
         let (rows, k, c) = (6, 5, 3)
