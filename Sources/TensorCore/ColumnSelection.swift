@@ -19,8 +19,8 @@ public func selectColumns(_ x: Variable, ranges: [Range<Int>]) -> Variable {
         Tensor(shape: [rows, outputWidth]) { output in
             for row in 0..<rows {
                 for (index, range) in ranges.enumerated() {
-                    (output.baseAddress! + row * outputWidth + offsets[index])
-                        .update(from: input.baseAddress! + row * inputWidth + range.lowerBound, count: range.count)
+                    copyElements(input.baseAddress! + row * inputWidth + range.lowerBound,
+                                 into: output.baseAddress! + row * outputWidth + offsets[index], count: range.count)
                 }
             }
         }

@@ -70,9 +70,8 @@ func outerCoreProduct(_ x: Variable, condition: Variable, weight: Variable, bias
                 for row in 0..<rows {
                     let xRow = input.baseAddress! + row * rank
                     for j in 0..<conditionWidth {
-                        let scale = conditions[row * conditionWidth + j]
-                        let destination = outer.baseAddress! + row * outerWidth + j * rank
-                        for p in 0..<rank { destination[p] = scale * xRow[p] }
+                        writeScaled(xRow, scale: conditions[row * conditionWidth + j],
+                                    into: outer.baseAddress! + row * outerWidth + j * rank, count: rank)
                     }
                 }
             }

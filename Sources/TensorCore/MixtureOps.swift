@@ -63,8 +63,7 @@ public func gatedMixture(experts: Variable, expertWidth: Int, gateLogits: Variab
                     for task in 0..<t {
                         let mixed = output.baseAddress! + row * outputWidth + task * h
                         let gate = weights.baseAddress! + (row * t + task) * e
-                        let first = gate[0]
-                        for column in 0..<h { mixed[column] = first * expertRow[column] }
+                        writeScaled(expertRow, scale: gate[0], into: mixed, count: h)
                         for expert in 1..<e {
                             addScaled(expertRow + expert * h, scale: gate[expert], into: mixed, count: h)
                         }
@@ -80,18 +79,31 @@ public func gatedMixture(experts: Variable, expertWidth: Int, gateLogits: Variab
                 // The two passes take the gradient buffers one after the other, since experts and
                 // gateLogits may be the same variable.
                 if experts.requiresGradient {
-                    experts.withGradientBuffer { dh in
+                    // dh_e = Σ_t g_t,e · du_t. When dh covers the whole experts input and no
+                    // gradient has started, the first task overwrites a fresh tensor instead of
+                    // adding into zeros.
+                    func addExpertGradients(into dh: UnsafeMutableBufferPointer<Float>, overwrite: Bool) {
                         for row in 0..<rows {
                             let expertGradient = dh.baseAddress! + row * expertStride
                             for task in 0..<t {
                                 let taskGradient = du.baseAddress! + row * outputWidth + task * h
                                 let gate = weights.baseAddress! + (row * t + task) * e
                                 for expert in 0..<e {
-                                    addScaled(taskGradient, scale: gate[expert], into: expertGradient + expert * h,
-                                              count: h)
+                                    if overwrite && task == 0 {
+                                        writeScaled(taskGradient, scale: gate[expert],
+                                                    into: expertGradient + expert * h, count: h)
+                                    } else {
+                                        addScaled(taskGradient, scale: gate[expert],
+                                                  into: expertGradient + expert * h, count: h)
+                                    }
                                 }
                             }
                         }
+                    }
+                    if experts.gradient == nil && experts !== gateLogits && expertStride == e * h {
+                        experts.accumulate(Tensor(shape: experts.shape) { addExpertGradients(into: $0, overwrite: true) })
+                    } else {
+                        experts.withGradientBuffer { addExpertGradients(into: $0, overwrite: false) }
                     }
                 }
                 if gateLogits.requiresGradient {

@@ -201,16 +201,24 @@ public func blockDiagonalLinear(_ x: Variable, inputOffset: Int = 0, weights: [V
 
         dz.scalars.withUnsafeBufferPointer { dzBuffer in
             if x.requiresGradient {
-                x.withGradientBuffer { dx in
+                // dx_l = dz_l · W_lᵀ into block l's columns. When the blocks cover every column of
+                // a gradient not started yet, the GEMMs overwrite a fresh tensor; otherwise they
+                // add into the buffer other readers of x share.
+                func addInputGradients(into dx: UnsafeMutableBufferPointer<Float>, accumulate: Bool) {
                     for (layer, weight) in weights.enumerated() {
                         weight.value.scalars.withUnsafeBufferPointer { matrix in
                             stridedGemm(transposeB: true, m: rows, n: inputWidths[layer], k: widths[layer],
                                         a: dzBuffer.baseAddress! + offsets[layer], lda: totalWidth,
                                         b: matrix.baseAddress!, ldb: widths[layer],
                                         c: dx.baseAddress! + inputOffsets[layer], ldc: inputStride,
-                                        accumulate: true)
+                                        accumulate: accumulate)
                         }
                     }
+                }
+                if x.gradient == nil && inputOffset == 0 && inputOffsets.last! == inputStride {
+                    x.accumulate(Tensor(shape: x.shape) { addInputGradients(into: $0, accumulate: false) })
+                } else {
+                    x.withGradientBuffer { addInputGradients(into: $0, accumulate: true) }
                 }
             }
             x.value.scalars.withUnsafeBufferPointer { input in

@@ -67,6 +67,23 @@ func addScaled(_ source: UnsafePointer<Float>, scale: Float, into destination: U
     }
 }
 
+/// Writes `scale · source` into `destination` for `count` elements, eight lanes at a time.
+@inline(__always)
+func writeScaled(_ source: UnsafePointer<Float>, scale: Float, into destination: UnsafeMutablePointer<Float>,
+                 count: Int) {
+    let factor = SIMD8<Float>(repeating: scale)
+    var index = 0
+    while index + 8 <= count {
+        let product = factor * UnsafeRawPointer(source + index).loadUnaligned(as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(destination + index).storeBytes(of: product, as: SIMD8<Float>.self)
+        index += 8
+    }
+    while index < count {
+        destination[index] = scale * source[index]
+        index += 1
+    }
+}
+
 /// Writes `count` elements of `max(x, 0)` from `source` into `destination` (which may be
 /// `source`). A NaN stays NaN, as with `max(x, 0)`.
 @inline(__always)
@@ -109,7 +126,23 @@ func reluGradient(_ gradient: UnsafePointer<Float>, output: UnsafePointer<Float>
 func fillRows(_ destination: UnsafeMutablePointer<Float>, rows: Int, width: Int, stride: Int,
               with bias: UnsafePointer<Float>) {
     for row in 0..<rows {
-        (destination + row * stride).update(from: bias, count: width)
+        copyElements(bias, into: destination + row * stride, count: width)
+    }
+}
+
+/// Copies `count` elements eight lanes at a time. For the short rows copied here (one bias row,
+/// one feature's embedding) this beats a `memmove` call per row. The buffers must not overlap.
+@inline(__always)
+func copyElements(_ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>, count: Int) {
+    var index = 0
+    while index + 8 <= count {
+        UnsafeMutableRawPointer(destination + index)
+            .storeBytes(of: UnsafeRawPointer(source + index).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+        index += 8
+    }
+    while index < count {
+        destination[index] = source[index]
+        index += 1
     }
 }
 

@@ -36,6 +36,19 @@ final class MixtureOpsTests: XCTestCase {
                        })
     }
 
+    func testGradientsWhenExpertsFillTheirInput() {
+        // Experts [3, E·H] exactly, so their gradient is written rather than added: E 2, H 3, T 3.
+        checkGradients("gatedMixture exact experts",
+                       inputs: [randomTensor([3, 6], seed: 4), randomTensor([3, 6], seed: 5, low: -2, high: 2)],
+                       build: { _, v in
+                           gatedMixture(experts: v[0], expertWidth: 3, gateLogits: v[1], gateOffset: 0, taskCount: 3)
+                       },
+                       reference: { values in
+                           self.reference(experts: values[0], expertStride: 6, logits: values[1], gateStride: 6,
+                                          gateOffset: 0, rows: 3, e: 2, h: 3, t: 3)
+                       })
+    }
+
     func testGradientsWhenExpertsAndLogitsShareAVariable() {
         // E 2, H 9 (past one eight-lane step), T 3: [5, 2·9 + 3·2].
         checkGradients("gatedMixture shared",

@@ -64,6 +64,23 @@ final class PackedLinearTests: XCTestCase {
         }
     }
 
+    func testBlockDiagonalLinearCoveringEveryColumn() {
+        // Blocks of widths 2 and 3 over all 5 columns: the input gradient is written, not added.
+        let inputs = [randomTensor([4, 5], seed: 13), randomTensor([2, 3], seed: 14), randomTensor([3, 2], seed: 15),
+                      randomTensor([3], seed: 16), randomTensor([2], seed: 17)]
+        checkGradients("blockDiagonalLinear covering", inputs: inputs,
+                       build: { _, v in
+                           blockDiagonalLinear(v[0], weights: [v[1], v[2]], biases: [v[3], v[4]], activation: .relu)
+                       },
+                       reference: { values in
+                           let first = self.referenceDense(values[0], rows: 4, stride: 5, inputStart: 0,
+                                                           weight: values[1], bias: values[3], n: 2, m: 3, relu: true)
+                           let second = self.referenceDense(values[0], rows: 4, stride: 5, inputStart: 2,
+                                                            weight: values[2], bias: values[4], n: 3, m: 2, relu: true)
+                           return (0..<4).flatMap { first[$0] + second[$0] }
+                       })
+    }
+
     func testBlockDiagonalLinearAddsIntoExistingGradient() {
         // Two reads of one input: the second operation's columns add to what the first left.
         let graph = Graph()

@@ -15,6 +15,8 @@ final class StridedKernelsTests: XCTestCase {
             var scaled = b
             var rectified = a
             var masked = [Float](repeating: .nan, count: max(count, 1))
+            var written = [Float](repeating: .nan, count: max(count, 1))
+            var copied = [Float](repeating: .nan, count: max(count, 1))
             a.withUnsafeBufferPointer { left in
                 b.withUnsafeBufferPointer { right in
                     XCTAssertEqual(Double(dotProduct(left.baseAddress!, right.baseAddress!, count: count)),
@@ -23,6 +25,10 @@ final class StridedKernelsTests: XCTestCase {
                     scaled.withUnsafeMutableBufferPointer {
                         addScaled(left.baseAddress!, scale: 0.5, into: $0.baseAddress!, count: count)
                     }
+                    written.withUnsafeMutableBufferPointer {
+                        writeScaled(left.baseAddress!, scale: -2, into: $0.baseAddress!, count: count)
+                    }
+                    copied.withUnsafeMutableBufferPointer { copyElements(left.baseAddress!, into: $0.baseAddress!, count: count) }
                     rectified.withUnsafeMutableBufferPointer { rectify($0.baseAddress!, into: $0.baseAddress!, count: count) }
                     masked.withUnsafeMutableBufferPointer {
                         reluGradient(right.baseAddress!, output: left.baseAddress!, into: $0.baseAddress!, count: count)
@@ -32,6 +38,8 @@ final class StridedKernelsTests: XCTestCase {
             for i in 0..<count {
                 XCTAssertEqual(added[i], b[i] + a[i], "add, count \(count), element \(i)")
                 XCTAssertEqual(scaled[i], b[i] + 0.5 * a[i], accuracy: 1e-6, "axpy, count \(count), element \(i)")
+                XCTAssertEqual(written[i], -2 * a[i], "scaled write, count \(count), element \(i)")
+                XCTAssertEqual(copied[i], a[i], "copy, count \(count), element \(i)")
                 XCTAssertEqual(rectified[i], max(a[i], 0), "relu, count \(count), element \(i)")
                 XCTAssertEqual(masked[i], a[i] > 0 ? b[i] : 0, "relu gradient, count \(count), element \(i)")
             }
