@@ -128,8 +128,8 @@ public final class APGLayer {
     /// Applies the layer to `x` `[B, N]` under `condition` `[B, C]`, returning `[B, M]`.
     ///
     /// A condition narrower than K takes `generatedCoreProduct`, which never forms the `[B, K, K]`
-    /// cores; a wider one forms them (`callAsFunction(_:condition:formingCores:)`), which then
-    /// needs less memory. Both compute the same function.
+    /// cores. A wider one forms them (`callAsFunction(_:condition:formingCores:)`), because then
+    /// that needs less memory. Both compute the same function.
     public func callAsFunction(_ x: Variable, condition: Variable) -> Variable {
         callAsFunction(x, condition: condition, formingCores: conditionWidth >= rank)
     }

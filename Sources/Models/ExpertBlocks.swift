@@ -87,8 +87,8 @@ public final class TaskTowers {
 
     /// Maps the task inputs side by side, `[B, T·N]` with task t in columns `t·N ..< (t+1)·N`, to
     /// logits `[B, T]`. Each tower layer and the heads run as one block-diagonal layer over all
-    /// tasks, so there is no split or concat. Without dropout: use the other form when the towers
-    /// drop units.
+    /// tasks, so there is no split or concat. It applies no dropout, so use
+    /// `callAsFunction(_:rowSeeds:)` when the towers drop units.
     public func callAsFunction(packedInputs inputs: Variable) -> Variable {
         let graph = inputs.graph
         var hidden = inputs

@@ -81,8 +81,11 @@ public final class MMoE: RankingModel {
         gates.map { softmax($0(embeddings)) }
     }
 
-    /// Runs the packed path (`forwardPacked`) unless dropout is active, whose masks are drawn per
-    /// expert and per tower (`forwardPerExpert`). Both compute the same function.
+    /// Runs the packed path (`forwardPacked`) unless dropout is active in training. Dropout masks
+    /// are drawn per expert and per tower, so that case takes `forwardPerExpert`. Both compute the
+    /// same function.
+    ///
+    /// NOTE: training with dropout therefore runs the slower per-expert path.
     public func forward(embeddings: Variable, batch: BatchContext) -> Variable {
         if options.dropout > 0 && embeddings.graph.isTraining {
             return forwardPerExpert(embeddings: embeddings, batch: batch)
@@ -90,15 +93,15 @@ public final class MMoE: RankingModel {
         return forwardPacked(embeddings: embeddings)
     }
 
-    /// The model as written in the type's documentation: each expert, gate and tower its own
-    /// layers, mixed with `mixExperts`. Dropout, when set, applies after every hidden layer.
+    /// Computes the model as the type's documentation writes it: each expert, gate and tower runs
+    /// its own layers, mixed with `mixExperts`. Dropout, when set, applies after every hidden layer.
     public func forwardPerExpert(embeddings: Variable, batch: BatchContext) -> Variable {
         let expertOutputs = experts.map { $0(embeddings, rowSeeds: batch.rowSeeds) }
         let taskInputs = gateWeights(embeddings: embeddings).map { mixExperts(expertOutputs, gates: $0) }
         return towers(taskInputs, rowSeeds: batch.rowSeeds)
     }
 
-    /// The model without dropout, with the layers that share an input packed together:
+    /// Computes the model without dropout, with the layers that share an input packed together:
     /// - the E first expert layers and the T gates read the same x, so they are one GEMM giving
     ///   `[B, E·N_0 + T·E]` (`packedLinear`);
     /// - each later expert layer reads its own column block (`blockDiagonalLinear`), `[B, E·N_l]`;

@@ -180,7 +180,8 @@ func permuteRows(_ matrix: Tensor, order: [Int]) -> Tensor {
     }
 }
 
-/// The inverse of `permuteRows`: row `order[p]` of the result is row p of `packed`.
+/// Returns the rows of `packed` put back in place, the inverse of `permuteRows`: row `order[p]`
+/// of the result is row p of `packed`.
 func unpermuteRows(_ packed: Tensor, order: [Int]) -> Tensor {
     let width = packed.shape[1]
     return packed.scalars.withUnsafeBufferPointer { source in

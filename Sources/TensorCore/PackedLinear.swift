@@ -1,6 +1,6 @@
-// Several dense layers run as one operation, for mixtures of experts: layers that share their
-// input become one GEMM over side-by-side weights, and layers that each read their own column
-// block of one input write their own column block of one output, without split or concat copies.
+// Several dense layers run as one operation, for mixtures of experts. Layers that share their
+// input become one GEMM over side-by-side weights. Layers that each read their own column block
+// of one input write their own column block of one output, so no split or concat copies are made.
 
 /// Returns `[act_0(x · W_0 + b_0) | act_1(x · W_1 + b_1) | …]`: L dense layers on the same input,
 /// their outputs side by side.

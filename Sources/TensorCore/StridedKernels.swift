@@ -11,7 +11,7 @@ func stridedGemm(transposeA: Bool = false, transposeB: Bool = false, m: Int, n: 
                  c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
     if m == 0 || n == 0 { return }
     if k == 0 {
-        // An empty inner product is zero; sgemm is not relied on to scale c by beta here.
+        // An empty inner product is zero, and sgemm is not relied on to scale c by beta here.
         if !accumulate {
             for row in 0..<m { (c + row * ldc).update(repeating: 0, count: n) }
         }

@@ -134,7 +134,7 @@ final class APGTests: XCTestCase {
     func testGradientsMixWithoutCores() throws { try checkGradients(variant: 5) }
 
     func testLayerPathsAgree() throws {
-        // K 9 > C 8: the default path skips the cores; forming them must give the same output
+        // K 9 > C 8, so the default path skips the cores. Forming them must give the same output
         // and gradients to float rounding.
         let model = try makeModel(Self.variants[5].options)
         randomizeBiases(model, seed: 17)
@@ -165,11 +165,11 @@ final class APGTests: XCTestCase {
             results.append((output.value.scalars, input.gradient!.scalars, conditionInput.gradient!.scalars,
                             layer.parameters.map(\.gradient.scalars)))
         }
-        func assertClose(_ a: [Float], _ b: [Float], _ what: String) {
-            XCTAssertEqual(a.count, b.count, what)
+        func assertClose(_ a: [Float], _ b: [Float], _ label: String) {
+            XCTAssertEqual(a.count, b.count, label)
             let scale = max(b.map(abs).max() ?? 0, 1e-6)
             let worst = zip(a, b).map { abs($0 - $1) }.max() ?? 0
-            XCTAssertLessThan(worst / scale, 1e-5, what)
+            XCTAssertLessThan(worst / scale, 1e-5, label)
         }
         assertClose(results[0].output, results[1].output, "output")
         assertClose(results[0].dx, results[1].dx, "input gradient")

@@ -9,7 +9,7 @@ final class ColumnSelectionTests: XCTestCase {
     }
 
     func testGradientsOfOverlappingRanges() {
-        // Columns 1 and 2 are read twice; column 4 never, so its gradient is 0.
+        // Columns 1 and 2 are read twice. Column 4 is never read, so its gradient is 0.
         checkGradients("selectColumns", inputs: [randomTensor([3, 5], seed: 1)],
                        build: { _, v in selectColumns(v[0], ranges: [1..<3, 0..<4]) },
                        reference: { values in

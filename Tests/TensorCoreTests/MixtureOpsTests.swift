@@ -24,7 +24,7 @@ final class MixtureOpsTests: XCTestCase {
     }
 
     func testGradientsWithSeparateInputs() {
-        // E 3, H 2, T 2; experts [4, 7] with a spare column, logits [4, 8] from column 2.
+        // E 3, H 2, T 2. Experts [4, 7] have a spare column, and logits [4, 8] start at column 2.
         checkGradients("gatedMixture separate",
                        inputs: [randomTensor([4, 7], seed: 1), randomTensor([4, 8], seed: 2, low: -2, high: 2)],
                        build: { _, v in

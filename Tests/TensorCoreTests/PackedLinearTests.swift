@@ -45,7 +45,7 @@ final class PackedLinearTests: XCTestCase {
     }
 
     func testBlockDiagonalLinearGradients() {
-        // x [4, 8]: blocks of widths 2 and 3 from column 1; columns 0, 6 and 7 are not read.
+        // x [4, 8]: blocks of widths 2 and 3 from column 1, so columns 0, 6 and 7 are not read.
         for relu in [false, true] {
             let inputs = [randomTensor([4, 8], seed: 3), randomTensor([2, 3], seed: 4), randomTensor([3, 2], seed: 5),
                           randomTensor([3], seed: 6), randomTensor([2], seed: 7)]
