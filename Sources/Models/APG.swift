@@ -152,8 +152,9 @@ public final class APG: RankingModel {
     public func forward(embeddings: Variable, batch: BatchContext) -> Variable {
         var featureCondition: Variable? = nil
         if !conditionFeatures.isEmpty {
-            let blocks = split(embeddings, sizes: layout.widths)
-            featureCondition = concat(conditionFeatures.map { blocks[$0] })
+            featureCondition = selectColumns(embeddings, ranges: conditionFeatures.map {
+                layout.offsets[$0] ..< layout.offsets[$0] + layout.widths[$0]
+            })
         }
 
         var hidden = embeddings

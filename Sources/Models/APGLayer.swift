@@ -126,7 +126,16 @@ public final class APGLayer {
     }
 
     /// Applies the layer to `x` `[B, N]` under `condition` `[B, C]`, returning `[B, M]`.
+    ///
+    /// A condition narrower than K takes `generatedCoreProduct`, which never forms the `[B, K, K]`
+    /// cores. A wider one forms them (`callAsFunction(_:condition:formingCores:)`), because then
+    /// that needs less memory. Both compute the same function.
     public func callAsFunction(_ x: Variable, condition: Variable) -> Variable {
+        callAsFunction(x, condition: condition, formingCores: conditionWidth >= rank)
+    }
+
+    /// Applies the layer, forming the per-sample cores `[B, K, K]` when `formingCores` is true.
+    public func callAsFunction(_ x: Variable, condition: Variable, formingCores: Bool) -> Variable {
         precondition(x.shape.count == 2 && x.shape[1] == inputWidth,
                      "APGLayer input must be [B, \(inputWidth)], got \(x.shape)")
         precondition(condition.shape[0] == x.shape[0],
@@ -135,8 +144,16 @@ public final class APGLayer {
         let rows = x.shape[0]
 
         // [B, N] · [N, K] → [B, K], then each row times its own core: [B, 1, K] · [B, K, K].
-        let projected = reshape(matmul(x, down.matrix(in: graph)), [rows, 1, rank])
-        let mixed = reshape(batchedMatmul(projected, cores(condition: condition)), [rows, rank])
+        let projected = matmul(x, down.matrix(in: graph))
+        let mixed: Variable
+        if formingCores {
+            mixed = reshape(batchedMatmul(reshape(projected, [rows, 1, rank]), cores(condition: condition)),
+                            [rows, rank])
+        } else {
+            mixed = generatedCoreProduct(projected, condition: condition,
+                                         weight: graph.parameter(coreGenerator.weight),
+                                         bias: graph.parameter(coreGenerator.bias))
+        }
 
         guard let biasGenerator else {
             return linear(mixed, weight: up.matrix(in: graph), bias: graph.parameter(sharedBias!),

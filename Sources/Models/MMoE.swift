@@ -81,9 +81,49 @@ public final class MMoE: RankingModel {
         gates.map { softmax($0(embeddings)) }
     }
 
+    /// Runs the packed path (`forwardPacked`) unless dropout is active in training. Dropout masks
+    /// are drawn per expert and per tower, so that case takes `forwardPerExpert`. Both compute the
+    /// same function.
+    ///
+    /// NOTE: training with dropout therefore runs the slower per-expert path.
     public func forward(embeddings: Variable, batch: BatchContext) -> Variable {
+        if options.dropout > 0 && embeddings.graph.isTraining {
+            return forwardPerExpert(embeddings: embeddings, batch: batch)
+        }
+        return forwardPacked(embeddings: embeddings)
+    }
+
+    /// Computes the model as the type's documentation writes it: each expert, gate and tower runs
+    /// its own layers, mixed with `mixExperts`. Dropout, when set, applies after every hidden layer.
+    public func forwardPerExpert(embeddings: Variable, batch: BatchContext) -> Variable {
         let expertOutputs = experts.map { $0(embeddings, rowSeeds: batch.rowSeeds) }
         let taskInputs = gateWeights(embeddings: embeddings).map { mixExperts(expertOutputs, gates: $0) }
         return towers(taskInputs, rowSeeds: batch.rowSeeds)
+    }
+
+    /// Computes the model without dropout, with the layers that share an input packed together:
+    /// - the E first expert layers and the T gates read the same x, so they are one GEMM giving
+    ///   `[B, E·N_0 + T·E]` (`packedLinear`);
+    /// - each later expert layer reads its own column block (`blockDiagonalLinear`), `[B, E·N_l]`;
+    /// - softmax and mixture run as one `gatedMixture`, `[B, T·H]`;
+    /// - the towers and heads are block-diagonal layers on the task columns, giving `[B, T]`.
+    public func forwardPacked(embeddings: Variable) -> Variable {
+        let graph = embeddings.graph
+        let expertCount = experts.count
+        let firstLayers = experts.map { $0.layers[0] } + gates
+        let activations = [FusedActivation](repeating: .relu, count: expertCount)
+            + [FusedActivation](repeating: .identity, count: gates.count)
+        let shared = packedLinear(embeddings, weights: firstLayers.map { graph.parameter($0.weight) },
+                                  biases: firstLayers.map { graph.parameter($0.bias) }, activations: activations)
+
+        var hidden = shared
+        for layer in 1..<options.expertUnits.count {
+            let denses = experts.map { $0.layers[layer] }
+            hidden = blockDiagonalLinear(hidden, weights: denses.map { graph.parameter($0.weight) },
+                                         biases: denses.map { graph.parameter($0.bias) }, activation: .relu)
+        }
+        let mixture = gatedMixture(experts: hidden, expertWidth: options.expertUnits.last!, gateLogits: shared,
+                                   gateOffset: expertCount * options.expertUnits[0], taskCount: taskCount)
+        return towers(packedInputs: mixture)
     }
 }

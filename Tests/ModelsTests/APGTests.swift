@@ -20,8 +20,15 @@ final class APGTests: XCTestCase {
         everything.overParameterizationWidth = 4
         everything.rank = 3
         everything.dropout = 0.25
+        // Ranks above the condition width, so the layers run without forming the cores.
+        var wideGroup = group
+        wideGroup.hiddenUnits = [16, 12]
+
+        var wideMix = mix
+        wideMix.rank = 9
+        wideMix.overParameterizationWidth = 10
         return [("group", group), ("mix+adaptiveBias", mix), ("self+overParameterization", selfWise),
-                ("mix+all", everything)]
+                ("mix+all", everything), ("group, K > C", wideGroup), ("mix+overParameterization, K > C", wideMix)]
     }()
 
     func makeModel(_ options: APG.Options, layout: FeatureLayout = smallLayout, seed: UInt64 = 5) throws -> APG {
@@ -123,6 +130,54 @@ final class APGTests: XCTestCase {
     func testGradientsMixAdaptiveBias() throws { try checkGradients(variant: 1) }
     func testGradientsSelfOverParameterized() throws { try checkGradients(variant: 2) }
     func testGradientsAllOptionsWithDropout() throws { try checkGradients(variant: 3) }
+    func testGradientsGroupWithoutCores() throws { try checkGradients(variant: 4) }
+    func testGradientsMixWithoutCores() throws { try checkGradients(variant: 5) }
+
+    func testLayerPathsAgree() throws {
+        // K 9 > C 8, so the default path skips the cores. Forming them must give the same output
+        // and gradients to float rounding.
+        let model = try makeModel(Self.variants[5].options)
+        randomizeBiases(model, seed: 17)
+        let layer = model.layers[0]
+        XCTAssertLessThan(layer.conditionWidth, layer.rank)
+        let x = ModelBatch(rows: 32, layout: smallLayout, tasks: 1, seed: 6).embeddings
+        let distinct = ModelBatch(rows: 32, layout: FeatureLayout(names: ["c"], widths: [layer.conditionWidth]),
+                                  tasks: 1, seed: 7).embeddings
+        // Three condition values over 32 rows, as a scene embedding gives: cores formed per group.
+        let width = layer.conditionWidth
+        let scenes = Tensor(shape: [32, width], scalars: (0..<32).flatMap { row in
+            distinct.scalars[(row % 3 * width)..<(row % 3 * width + width)]
+        })
+        for condition in [distinct, scenes] {
+            try assertLayerPathsAgree(layer, x: x, condition: condition)
+        }
+    }
+
+    func assertLayerPathsAgree(_ layer: APGLayer, x: Tensor, condition: Tensor) throws {
+        var results: [(output: [Float], dx: [Float], dc: [Float], dw: [[Float]])] = []
+        for formingCores in [false, true] {
+            for parameter in layer.parameters { parameter.zeroGradient() }
+            let graph = Graph()
+            let input = graph.input(x)
+            let conditionInput = graph.input(condition)
+            let output = layer(input, condition: conditionInput, formingCores: formingCores)
+            graph.backward(sum(output * output))
+            results.append((output.value.scalars, input.gradient!.scalars, conditionInput.gradient!.scalars,
+                            layer.parameters.map(\.gradient.scalars)))
+        }
+        func assertClose(_ a: [Float], _ b: [Float], _ label: String) {
+            XCTAssertEqual(a.count, b.count, label)
+            let scale = max(b.map(abs).max() ?? 0, 1e-6)
+            let worst = zip(a, b).map { abs($0 - $1) }.max() ?? 0
+            XCTAssertLessThan(worst / scale, 1e-5, label)
+        }
+        assertClose(results[0].output, results[1].output, "output")
+        assertClose(results[0].dx, results[1].dx, "input gradient")
+        assertClose(results[0].dc, results[1].dc, "condition gradient")
+        for (index, parameter) in layer.parameters.enumerated() {
+            assertClose(results[0].dw[index], results[1].dw[index], parameter.name)
+        }
+    }
 
     func testEmbeddingGradientMatchesFiniteDifferences() throws {
         // In mix mode the scene, user and item blocks reach the loss both as layer input and as

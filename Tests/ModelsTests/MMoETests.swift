@@ -80,6 +80,36 @@ final class MMoETests: XCTestCase {
         assertLogits(model, batch, training: true, match: referenceLogits(model, reference, Rows(rowsOf: batch.embeddings)))
     }
 
+    func testPackedPathTrainsLikePerExpertPath() throws {
+        // Two copies of one model, trained five Adam steps each, one per path: the losses and the
+        // embedding gradients agree to float rounding at every step.
+        let models = [try makeModel(), try makeModel()]
+        for model in models { randomizeBiases(model, seed: 18) }
+        let optimizers = models.map { _ in Adam(learningRate: 0.01) }
+        let batch = ModelBatch(rows: 24, layout: smallLayout, tasks: 3, seed: 12)
+        for step in 0..<5 {
+            var losses: [Float] = []
+            var embeddingGradients: [[Float]] = []
+            for (index, model) in models.enumerated() {
+                for parameter in model.parameters { parameter.zeroGradient() }
+                let graph = Graph(training: true)
+                let input = graph.input(batch.embeddings)
+                let logits = index == 0 ? model.forwardPacked(embeddings: input)
+                    : model.forwardPerExpert(embeddings: input, batch: batch.context)
+                let loss = binaryCrossEntropyWithLogits(logits, labels: batch.labels, taskWeights: [1, 1, 1],
+                                                        normalizer: Float(batch.context.rowCount))
+                graph.backward(loss)
+                losses.append(loss.value.scalars[0])
+                embeddingGradients.append(input.gradient!.scalars)
+                optimizers[index].update(model.parameters)
+            }
+            XCTAssertEqual(losses[0], losses[1], accuracy: 1e-5 * abs(losses[1]), "loss at step \(step)")
+            let scale = embeddingGradients[1].map(abs).max()!
+            let worst = zip(embeddingGradients[0], embeddingGradients[1]).map { abs($0 - $1) }.max()!
+            XCTAssertLessThan(worst / scale, 1e-4, "embedding gradient at step \(step)")
+        }
+    }
+
     func testHeadOfTaskTrainsAgainstThatTasksLabels() throws {
         let model = try makeModel()
         try assertHeadsTrainAgainstOwnLabels(model, ModelBatch(rows: 12, layout: smallLayout, tasks: 3, seed: 8))
