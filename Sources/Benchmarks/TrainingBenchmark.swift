@@ -139,6 +139,7 @@ enum TrainingBenchmark {
         for _ in 0..<options.warmup { _ = try nextStep() }
         memory.mark("first steps (activations, buffers)")
         let phasesBefore = trainer.phaseSeconds
+        let communicationBusyBefore = trainer.communicationThreadBusySeconds
         let sharded = trainer.embeddings as? RowShardedEmbeddingTables
         let exchangeBefore = (sharded?.lookupExchangeSeconds ?? 0, sharded?.gradientExchangeSeconds ?? 0)
         try communicator.barrier()
@@ -184,6 +185,13 @@ enum TrainingBenchmark {
         for (name, total) in rowsOfSteps {
             print("  " + name.padding(toLength: 34, withPad: " ", startingAt: 0)
                   + String(format: "%8.3f ms  %5.1f%%", 1000 * total / Double(options.steps), 100 * total / seconds))
+        }
+        if trainer.overlapsAllreduce {
+            let busy = trainer.communicationThreadBusySeconds - communicationBusyBefore
+            print(String(format: "  (allreduce thread busy %.3f ms per step, overlapping backward; the row above is the wait after it)",
+                         1000 * busy / Double(options.steps)))
+        } else if worldSize > 1 {
+            print("  (allreduce after backward: \(trainer.overlapFallbackReason ?? "train.overlapAllreduce is false"))")
         }
 
         let flopsPerStep = arithmeticFloor.flopsPerStep
