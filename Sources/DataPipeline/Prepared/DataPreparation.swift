@@ -79,8 +79,8 @@ public enum DataPreparation {
     }
 
     /// Returns the hash of the format version, the config without its directory (sorted-key
-    /// JSON) and each input file's name and content hash. The directory is left out because
-    /// `--data-dir` may point to a copy of the same files.
+    /// JSON) and each input file's name and `StableHash.contentHash` of its bytes. The directory
+    /// is left out because `--data-dir` may point to a copy of the same files.
     static func fingerprint(config: DataConfig, inputs: InputFiles) throws -> UInt64 {
         var canonical = config
         canonical.directory = ""
@@ -90,7 +90,7 @@ public enum DataPreparation {
         hash = StableHash.fnv1a(Array(try encoder.encode(canonical)), seed: hash)
         for file in [inputs.log] + inputs.sideTables {
             hash = StableHash.fnv1a(file.name, seed: hash)
-            var contentHash = StableHash.fnv1a(file.bytes)
+            var contentHash = file.bytes.withUnsafeBytes { StableHash.contentHash($0) }
             hash = withUnsafeBytes(of: &contentHash) { StableHash.fnv1a($0.bindMemory(to: UInt8.self), seed: hash) }
         }
         return hash
