@@ -65,7 +65,7 @@ public enum DataPreparation {
         } catch {
             throw DataError.fileAccess(path: cache, reason: "cannot create the cache folder: \(error.localizedDescription)")
         }
-        try PreparedFileFormat.writeAtomically(try PreparedFileFormat.encode(dataset, fingerprint: fingerprint), to: path)
+        try PreparedFileFormat.writeAtomically(dataset, fingerprint: fingerprint, to: path)
         phases.write = stopwatch.lap()
         return PreparationResult(path: path, report: dataset.report, reusedCache: false,
                                  fingerprint: fingerprint, secondsTaken: Date().timeIntervalSince(started),
@@ -75,7 +75,7 @@ public enum DataPreparation {
     /// Writes `dataset` as a prepared file at `path` (atomically), for callers that built it
     /// themselves.
     public static func write(_ dataset: EncodedDataset, fingerprint: UInt64, to path: String) throws {
-        try PreparedFileFormat.writeAtomically(try PreparedFileFormat.encode(dataset, fingerprint: fingerprint), to: path)
+        try PreparedFileFormat.writeAtomically(dataset, fingerprint: fingerprint, to: path)
     }
 
     /// Returns the hash of the format version, the config without its directory (sorted-key
