@@ -1,6 +1,6 @@
-/// Encodes the features of both splits through per-source tables of table rows, so every
-/// encoder is fitted and applied once per row of the table a column lives in, not once per log
-/// row, and the log rows only copy codes at the end.
+/// Feature encoding through per-source tables of table rows. Each encoder is fitted and applied
+/// once per row of the table its column is in, not once per log row. The log rows only copy
+/// codes at the end.
 ///
 /// Sources are the log (source 0) and the side tables (source 1 + join index). A side table
 /// with R rows is joined to few log rows each (KuaiRand: 27k users for 228k log rows), so
@@ -52,8 +52,8 @@ enum FeatureMatrix {
         let report: FeatureReport
     }
 
-    /// Fits the encoder of a column with value ids `ids` (`[R]`, -1 where empty) on the train
-    /// rows counted in `use`, and returns the codes and the feature report.
+    /// Fits the encoder of the column `raw` (value ids `[R]`, -1 where empty) on the train rows
+    /// counted in `use`, and returns the codes and the feature report.
     static func encode(_ feature: FeatureConfig, source: Int, raw: RawColumn, use: SourceUse) -> FeatureCodes {
         precondition(raw.ids.count == use.rowCount, "expected \(use.rowCount) value ids, got \(raw.ids.count)")
         let valueCount = raw.values.count
@@ -104,15 +104,16 @@ enum FeatureMatrix {
         return FeatureCodes(source: source, codes: codes, report: report)
     }
 
-    /// The scene feature: table row 1 + scene index for every log row, from `scenes` (`[log rows]`).
+    /// Returns the scene feature's codes: table row 1 + scene index for every log row, from
+    /// `scenes` (`[log rows]`).
     static func sceneCodes(_ feature: FeatureConfig, scenes: [Int32], sceneCount: Int) -> FeatureCodes {
         var codes = scenes.map { $0 < 0 ? 0 : $0 + 1 }
         codes.append(0)
         return FeatureCodes(source: 0, codes: codes, report: FeatureReport(name: feature.name, tableRows: sceneCount + 1))
     }
 
-    /// Returns the row-major `[N, F]` table rows of the split rows `rows` (log rows, N of them),
-    /// with feature f read from `features[f].codes` at its source row: the log row itself for
+    /// Returns the row-major `[N, F]` table rows of the split rows `rows` (N log rows). Feature f
+    /// is read from `features[f].codes` at its source row. That is the log row itself for
     /// source 0, else `sideRowOfLogRow[source − 1][row]`, or the last entry where that is -1.
     static func matrix(rows: [Int], features: [FeatureCodes], sideRowOfLogRow: [[Int32]],
                        sourceRowCounts: [Int]) -> [Int32] {

@@ -127,7 +127,7 @@ struct ValueInterner {
         return id
     }
 
-    /// Returns the slot that holds `number`, or the empty slot where it would go.
+    /// Returns the slot that contains `number`, or the empty slot where it would go.
     @inline(__always)
     private func integerSlot(of number: Int64) -> Int {
         integerKeys.withUnsafeBufferPointer { keys in
