@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Times data preparation of KuaiRand-Pure in the trainer against pandas read_csv plus two left
 # merges, alternating the two N times (default 5), and prints both medians and their ratio.
+# The trainer side is the wall time of a whole `trainer-bench prepare --repetitions 1` process
+# (start, config, read, parse, join, encode, write with fsync, exit). The pandas side is the
+# time prepare_pandas.py measures inside its process, after the interpreter has started and
+# pandas is imported.
 #
 # usage: bench/compare-prepare.sh [N]   (run from the package root; needs a release build)
 # environment: PYTHON (default /work/tfvenv/bin/python), BENCH (default .build/release/trainer-bench),
@@ -23,16 +27,19 @@ ours=()
 pandas=()
 for ((run = 1; run <= runs; run++)); do
     # One repetition per process, so both sides pay for a cold start of their parser the same way.
+    start=$(date +%s%N)
     line=$("$bench" prepare --config "$config" --data-dir "$data_dir" --repetitions 1 | grep '^RESULT ')
-    ours+=("$(sed -E 's/.*prepare_seconds=([0-9.]+).*/\1/' <<<"$line")")
+    end=$(date +%s%N)
+    inside=$(sed -E 's/.*prepare_seconds=([0-9.]+).*/\1/' <<<"$line")
+    ours+=("$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.4f", (b - a) / 1e9 }')")
     line=$("$python" "$here/prepare_pandas.py" --data-dir "$data_dir" | grep '^RESULT ')
     pandas+=("$(sed -E 's/.*pandas_prepare_seconds=([0-9.]+).*/\1/' <<<"$line")")
-    echo "run $run: trainer ${ours[-1]} s, pandas ${pandas[-1]} s"
+    echo "run $run: trainer ${ours[-1]} s (process; $inside s inside it), pandas ${pandas[-1]} s"
 done
 
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ours_median=$(median "${ours[@]}")
 pandas_median=$(median "${pandas[@]}")
 ratio=$(awk -v a="$pandas_median" -v b="$ours_median" 'BEGIN { printf "%.2f", a / b }')
-echo "median over $runs runs: trainer prepare $ours_median s (parse, join, encode, write), pandas read_csv + merges $pandas_median s"
+echo "median over $runs runs: trainer prepare process $ours_median s (read, parse, join, encode, write), pandas read_csv + merges $pandas_median s"
 echo "RESULT trainer_seconds=$ours_median pandas_seconds=$pandas_median speedup=$ratio"

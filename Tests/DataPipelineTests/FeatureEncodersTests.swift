@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import DataPipeline
 
@@ -83,5 +84,60 @@ final class FeatureEncodersTests: XCTestCase {
         XCTAssertEqual(interner.text(17), "value-17")
         let missing = Array("value-300".utf8)
         XCTAssertNil(missing.withUnsafeBufferPointer { interner.lookup($0) })
+    }
+
+    func testInternerMatchesReferenceIds() {
+        // Integers below and above the direct-table limit, non-canonical integers and text,
+        // against ids from a dictionary in first-insertion order.
+        var generator = SplitMix64(seed: 11)
+        var interner = ValueInterner()
+        var reference: [[UInt8]: Int32] = [:]
+        let forms = ["%d", "0%d", "-%d", "%d.0", "x%d", "%d000000000", "%d0000000000000000000"]
+        for _ in 0..<20_000 {
+            let number = Int(generator.next() % 3_000) * (generator.next() % 2 == 0 ? 1 : 97)
+            let form = forms[Int(generator.next() % UInt64(forms.count))]
+            let bytes = Array(String(format: form, number).utf8)
+            let expected = reference[bytes] ?? Int32(reference.count)
+            reference[bytes] = expected
+            let id = bytes.withUnsafeBufferPointer { interner.intern($0) }
+            XCTAssertEqual(id, expected, "value \(String(decoding: bytes, as: UTF8.self))")
+        }
+        XCTAssertEqual(interner.count, reference.count)
+        for (bytes, id) in reference {
+            XCTAssertEqual(interner.text(id), String(decoding: bytes, as: UTF8.self))
+            XCTAssertEqual(interner.hash(id), StableHash.fnv1a(bytes))
+            XCTAssertEqual(bytes.withUnsafeBufferPointer { interner.lookup($0) }, id)
+        }
+        for absent in ["3000000", "007", "", "99999999999999999999"] {
+            XCTAssertNil(Array(absent.utf8).withUnsafeBufferPointer { interner.lookup($0) }, "value \(absent)")
+        }
+    }
+
+    func testCanonicalInteger() {
+        let cases: [(String, Int64?)] = [("0", 0), ("7", 7), ("262144", 262_144), ("00", nil), ("07", nil),
+                                         ("-1", nil), ("1.0", nil), ("", nil), ("999999999999999999", 999_999_999_999_999_999),
+                                         ("1000000000000000000", nil)]
+        for (text, expected) in cases {
+            let parsed = Array(text.utf8).withUnsafeBufferPointer { ValueInterner.canonicalInteger($0) }
+            XCTAssertEqual(parsed, expected, "integer text \"\(text)\"")
+        }
+    }
+
+    func testContentHashSeesEveryByte() throws {
+        var generator = SplitMix64(seed: 5)
+        let bytes = (0..<203).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+        let original = bytes.withUnsafeBytes { StableHash.contentHash($0) }
+        var seen: Set<UInt64> = [original]
+        for index in bytes.indices {
+            var changed = bytes
+            changed[index] ^= 1
+            seen.insert(changed.withUnsafeBytes { StableHash.contentHash($0) })
+        }
+        // Every one-bit change gives a hash of its own.
+        XCTAssertEqual(seen.count, bytes.count + 1)
+        let longer = (bytes + [0]).withUnsafeBytes { StableHash.contentHash($0) }
+        XCTAssertNotEqual(longer, original)
+        let empty = [UInt8]().withUnsafeBytes { StableHash.contentHash($0) }
+        XCTAssertNotEqual(empty, [UInt8](repeating: 0, count: 32).withUnsafeBytes { StableHash.contentHash($0) })
     }
 }

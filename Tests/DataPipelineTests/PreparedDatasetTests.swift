@@ -52,6 +52,27 @@ final class PreparedDatasetTests: XCTestCase {
         XCTAssertEqual(Array(prepared.test.labelRow(0)), Array(expected.test.labels[0..<3]))
     }
 
+    func testWrittenFileEqualsEncodedBytes() throws {
+        let fixture = try makeFixture()
+        var dataset = try DataPreparation.buildDataset(config: fixture.config)
+        try FileManager.default.createDirectory(atPath: fixture.cacheDirectory, withIntermediateDirectories: true)
+        // Odd split sizes leave sections that end inside an 8-byte word of the checksum.
+        for rows in [dataset.test.count, 1, 3] {
+            dataset.test = Self.prefix(of: dataset.test, rows: rows, featureCount: dataset.schema.featureCount)
+            let path = fixture.cacheDirectory + "/written-\(rows).bin"
+            try PreparedFileFormat.writeAtomically(dataset, fingerprint: 0x1234_5678, to: path)
+            let written = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+            XCTAssertEqual(written, try PreparedFileFormat.encode(dataset, fingerprint: 0x1234_5678), "test rows \(rows)")
+        }
+    }
+
+    private static func prefix(of split: EncodedSplit, rows: Int, featureCount: Int) -> EncodedSplit {
+        let taskCount = split.labels.count / split.count
+        return EncodedSplit(count: rows, features: Array(split.features.prefix(rows * featureCount)),
+                            labels: Array(split.labels.prefix(rows * taskCount)), scenes: Array(split.scenes.prefix(rows)),
+                            users: Array(split.users.prefix(rows)), rowIndices: Array(split.rowIndices.prefix(rows)))
+    }
+
     func testSectionsAligned() throws {
         let fixture = try makeFixture()
         let result = try DataPreparation.prepare(config: fixture.config, dataDirectory: nil,

@@ -50,6 +50,6 @@ final class PreparedDigestTests: XCTestCase {
         XCTAssertEqual(try Self.digest(dataset), 13242742617955475708)
 
         let inputs = try InputFiles(config: config, dataDirectory: nil)
-        XCTAssertEqual(try DataPreparation.fingerprint(config: config, inputs: inputs), 13141103809752640903)
+        XCTAssertEqual(try DataPreparation.fingerprint(config: config, inputs: inputs), 13892563620275211375)
     }
 }

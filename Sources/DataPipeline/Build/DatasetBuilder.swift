@@ -57,37 +57,30 @@ public struct DatasetBuilder {
         report.trainRows = trainRows.count
         report.testRows = testRows.count
         phaseSeconds.join += stopwatch.lap()
-        for (join, sideRows) in zip(config.joins, sideRowOfLogRow) {
-            report.missingJoinKeys[join.file] =
-                trainRows.reduce(0) { $0 + (sideRows[$1] < 0 ? 1 : 0) } +
-                testRows.reduce(0) { $0 + (sideRows[$1] < 0 ? 1 : 0) }
+
+        var uses = [FeatureMatrix.SourceUse(logRows: log.rowCount, trainRows: trainRows, testRows: testRows)]
+        for (index, join) in config.joins.enumerated() {
+            let use = FeatureMatrix.SourceUse(sideRowCount: sideTables[index].rowCount,
+                                              sideRowOfLogRow: sideRowOfLogRow[index],
+                                              trainRows: trainRows, testRows: testRows)
+            report.missingJoinKeys[join.file] = use.missingTrain + use.missingTest
+            uses.append(use)
         }
 
         var train = try rowsWithoutFeatures(trainRows, scenes: scenes, taskColumns: taskColumns, userColumn: userColumn)
         var test = try rowsWithoutFeatures(testRows, scenes: scenes, taskColumns: taskColumns, userColumn: userColumn)
 
-        let featureCount = config.features.count
-        // Features are encoded column by column into column-major matrices, then transposed
-        // once, because writing one column straight into the row-major matrix touches every
-        // cache line of it once per feature.
-        var trainColumns: [Int32] = []
-        var testColumns: [Int32] = []
-        trainColumns.reserveCapacity(trainRows.count * featureCount)
-        testColumns.reserveCapacity(testRows.count * featureCount)
-        var tableRows: [Int] = []
-        let results = ParallelWork.map(count: featureCount) { index in
-            try encodeFeature(config.features[index], source: sources[index], sideRowOfLogRow: sideRowOfLogRow,
-                              scenes: scenes, trainRows: trainRows, testRows: testRows)
+        let results = ParallelWork.map(count: config.features.count) { index in
+            encodeFeature(config.features[index], source: sources[index], scenes: scenes, uses: uses)
         }
-        for result in results {
-            let encoded = try result.get()
-            trainColumns.append(contentsOf: encoded.train)
-            testColumns.append(contentsOf: encoded.test)
-            tableRows.append(encoded.report.tableRows)
-            report.features.append(encoded.report)
-        }
-        train.features = Self.transpose(trainColumns, columns: featureCount, rows: trainRows.count)
-        test.features = Self.transpose(testColumns, columns: featureCount, rows: testRows.count)
+        let features = try results.map { try $0.get() }
+        report.features = features.map(\.report)
+        let tableRows = features.map(\.report.tableRows)
+        let sourceRowCounts = uses.map(\.rowCount)
+        train.features = FeatureMatrix.matrix(rows: trainRows, features: features, sideRowOfLogRow: sideRowOfLogRow,
+                                              sourceRowCounts: sourceRowCounts)
+        test.features = FeatureMatrix.matrix(rows: testRows, features: features, sideRowOfLogRow: sideRowOfLogRow,
+                                             sourceRowCounts: sourceRowCounts)
 
         let schema = DatasetSchema(
             featureNames: config.features.map(\.name), tableRows: tableRows,
@@ -302,54 +295,19 @@ public struct DatasetBuilder {
 
     // MARK: Features
 
-    private func encodeFeature(_ feature: FeatureConfig, source: ColumnSource, sideRowOfLogRow: [[Int32]],
-                               scenes: [Int32], trainRows: [Int],
-                               testRows: [Int]) throws -> (train: [Int32], test: [Int32], report: FeatureReport) {
+    private func encodeFeature(_ feature: FeatureConfig, source: ColumnSource, scenes: [Int32],
+                               uses: [FeatureMatrix.SourceUse]) -> FeatureMatrix.FeatureCodes {
         if feature.resolvedEncoding == .scene {
-            return (Self.gather(scenes, at: trainRows).map { $0 + 1 }, Self.gather(scenes, at: testRows).map { $0 + 1 },
-                    FeatureReport(name: feature.name, tableRows: config.scene.values.count + 1))
+            return FeatureMatrix.sceneCodes(feature, scenes: scenes, sceneCount: config.scene.values.count)
         }
-
-        let raw: RawColumn
-        let trainIds: [Int32]
-        let testIds: [Int32]
         switch source {
         case .log(let column):
-            raw = RawColumn(table: log, column: column, firstToken: feature.firstToken)
-            trainIds = Self.gather(raw.ids, at: trainRows)
-            testIds = Self.gather(raw.ids, at: testRows)
+            let raw = RawColumn(table: log, column: column, firstToken: feature.firstToken)
+            return FeatureMatrix.encode(feature, source: 0, raw: raw, use: uses[0])
         case .side(let table, let column):
-            raw = RawColumn(table: sideTables[table], column: column, firstToken: feature.firstToken)
-            let sideRows = sideRowOfLogRow[table]
-            trainIds = Self.gather(raw.ids, through: sideRows, at: trainRows)
-            testIds = Self.gather(raw.ids, through: sideRows, at: testRows)
+            let raw = RawColumn(table: sideTables[table], column: column, firstToken: feature.firstToken)
+            return FeatureMatrix.encode(feature, source: 1 + table, raw: raw, use: uses[1 + table])
         }
-
-        let encoder: FittedEncoder
-        switch feature.resolvedEncoding {
-        case .vocabulary:
-            encoder = EncoderFitting.vocabulary(values: raw.values, trainIds: trainIds, minCount: feature.minCount ?? 1)
-        case .hash:
-            encoder = EncoderFitting.hash(values: raw.values, buckets: feature.hashBuckets ?? 2,
-                                          usedIds: trainIds + testIds)
-        case .quantile:
-            // Invalid values occur only in rows the screening skipped or in side rows no kept row
-            // joins, so their placeholder 0 never reaches a training or test row.
-            encoder = EncoderFitting.quantile(numbers: raw.numbers().map { $0 ?? 0 }, trainIds: trainIds,
-                                              buckets: feature.buckets ?? 2)
-        case .scene:
-            preconditionFailure("scene features are encoded above")
-        }
-
-        var seenInTraining = [Bool](repeating: false, count: raw.values.count)
-        for id in trainIds where id >= 0 { seenInTraining[Int(id)] = true }
-        let report = FeatureReport(
-            name: feature.name, tableRows: encoder.tableRows,
-            missingTrain: trainIds.reduce(0) { $0 + ($1 < 0 ? 1 : 0) },
-            missingTest: testIds.reduce(0) { $0 + ($1 < 0 ? 1 : 0) },
-            unseenTest: testIds.reduce(0) { $0 + ($1 >= 0 && !seenInTraining[Int($1)] ? 1 : 0) },
-            hashCollisions: encoder.hashCollisions)
-        return (encoder.rows(trainIds), encoder.rows(testIds), report)
     }
 
     // MARK: Gathering
@@ -362,47 +320,6 @@ public struct DatasetBuilder {
                     for (index, row) in rows.enumerated() { output[index] = values[row] }
                     initialized = rows.count
                 }
-            }
-        }
-    }
-
-    /// Returns the side-table value of every log row in `rows`, -1 where the row has no side
-    /// row: `ids[sideRows[rows[i]]]`, `[rows]`.
-    static func gather(_ ids: [Int32], through sideRows: [Int32], at rows: [Int]) -> [Int32] {
-        ids.withUnsafeBufferPointer { ids in
-            sideRows.withUnsafeBufferPointer { sideRows in
-                rows.withUnsafeBufferPointer { rows in
-                    [Int32](unsafeUninitializedCapacity: rows.count) { output, initialized in
-                        for (index, row) in rows.enumerated() {
-                            let sideRow = sideRows[row]
-                            output[index] = sideRow < 0 ? -1 : ids[Int(sideRow)]
-                        }
-                        initialized = rows.count
-                    }
-                }
-            }
-        }
-    }
-
-    /// Returns the row-major `[rows, columns]` matrix of the column-major `[columns, rows]`
-    /// matrix `columnMajor`.
-    static func transpose(_ columnMajor: [Int32], columns: Int, rows: Int) -> [Int32] {
-        precondition(columnMajor.count == columns * rows,
-                     "expected \(columns) × \(rows) values, got \(columnMajor.count)")
-        // Blocks of rows small enough that the block's lines of every column stay in cache.
-        let blockRows = 256
-        return columnMajor.withUnsafeBufferPointer { source in
-            [Int32](unsafeUninitializedCapacity: columns * rows) { output, initialized in
-                var blockStart = 0
-                while blockStart < rows {
-                    let blockEnd = min(rows, blockStart + blockRows)
-                    for column in 0..<columns {
-                        let base = column * rows
-                        for row in blockStart..<blockEnd { output[row * columns + column] = source[base + row] }
-                    }
-                    blockStart = blockEnd
-                }
-                initialized = columns * rows
             }
         }
     }

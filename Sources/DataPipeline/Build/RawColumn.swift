@@ -14,14 +14,22 @@ struct RawColumn {
     init(table: CSVTable, column: Int, firstToken: String? = nil) {
         let separator = firstToken.map { Array($0.utf8) } ?? []
         var values = ValueInterner()
-        var ids = [Int32](repeating: -1, count: table.rowCount)
         var firstLines: [Int] = []
-        table.forEachField(inColumn: column) { row, bytes in
-            let kept = separator.isEmpty ? bytes : Self.prefix(bytes, before: separator)
-            guard !kept.isEmpty else { return }
-            let id = values.intern(kept)
-            ids[row] = id
-            if Int(id) == firstLines.count { firstLines.append(table.lineNumber(ofRow: row)) }
+        let ids = [Int32](unsafeUninitializedCapacity: table.rowCount) { ids, initialized in
+            table.withFieldAccess { fields in
+                for row in 0..<table.rowCount {
+                    let bytes = fields.bytes(row: row, column: column)
+                    let kept = separator.isEmpty ? bytes : Self.prefix(bytes, before: separator)
+                    guard !kept.isEmpty else {
+                        ids[row] = -1
+                        continue
+                    }
+                    let id = values.intern(kept)
+                    ids[row] = id
+                    if Int(id) == firstLines.count { firstLines.append(table.lineNumber(ofRow: row)) }
+                }
+            }
+            initialized = table.rowCount
         }
         self.file = table.fileName
         self.column = table.header[column]

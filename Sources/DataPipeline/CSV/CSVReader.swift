@@ -55,6 +55,9 @@ private let comma = UInt8(ascii: ",")
 private let quote = UInt8(ascii: "\"")
 private let lineFeed = UInt8(ascii: "\n")
 private let carriageReturn = UInt8(ascii: "\r")
+/// Bit b set for each byte b that ends an unquoted field or is a stray quote.
+private let specialBytes: UInt64 = (1 << UInt64(comma)) | (1 << UInt64(quote)) | (1 << UInt64(lineFeed))
+    | (1 << UInt64(carriageReturn))
 
 /// The parser state for one file. Offsets of unescaped fields point past the file bytes
 /// (`fileBytes + position in unescaped`), where `parse` appends `unescaped`.
@@ -64,21 +67,26 @@ private struct Parser {
     let errors: BadRowConfig
     var header: [String]?
     var skippedRows = BadRowCounts()
-    var fieldStarts: [UInt32] = []
-    var fieldEnds: [UInt32] = []
-    var rowLines: [UInt32] = []
+    let fieldStarts: OffsetBuffer
+    let fieldEnds: OffsetBuffer
+    let rowLines: OffsetBuffer
     var unescaped: [UInt8] = []
     var line = 1
+    /// All bytes of the current row ORed together, so its high bit tells whether the row has
+    /// any non-ASCII byte without a second pass over it.
+    var rowBits: UInt8 = 0
 
     init(fileName: String, fileBytes: Int, errors: BadRowConfig) {
         self.fileName = fileName
         self.fileBytes = fileBytes
         self.errors = errors
-        // Room for one field per 2 bytes (one character and its separator). Files of many empty
-        // fields grow the arrays further. Reserving generously avoids copying the arrays as they
-        // grow, and pages beyond the fields actually stored are never touched.
-        fieldStarts.reserveCapacity(fileBytes / 2 + 1)
-        fieldEnds.reserveCapacity(fileBytes / 2 + 1)
+        // Room for one field per 2 bytes (one character and its separator) and one row per 8
+        // bytes. Files of many empty fields or short rows grow the buffers further. Reserving
+        // generously avoids copying them as they grow, and pages beyond the values actually
+        // stored are never touched.
+        fieldStarts = OffsetBuffer(capacity: fileBytes / 2 + 1)
+        fieldEnds = OffsetBuffer(capacity: fileBytes / 2 + 1)
+        rowLines = OffsetBuffer(capacity: fileBytes / 8 + 1)
     }
 
     mutating func run(_ bytes: UnsafeBufferPointer<UInt8>) throws {
@@ -100,8 +108,8 @@ private struct Parser {
             }
             names.append(text(bytes, start, end))
         }
-        fieldStarts.removeAll(keepingCapacity: true)
-        fieldEnds.removeAll(keepingCapacity: true)
+        fieldStarts.truncate(to: 0)
+        fieldEnds.truncate(to: 0)
         unescaped.removeAll(keepingCapacity: true)
         var seen = Set<String>()
         for name in names where !seen.insert(name).inserted {
@@ -124,8 +132,8 @@ private struct Parser {
             } catch let error as CSVError {
                 guard let kind = error.badRowKind, errors[kind] == .skip else { throw error }
                 skippedRows[kind] += 1
-                fieldStarts.removeSubrange(fieldMark...)
-                fieldEnds.removeSubrange(fieldMark...)
+                fieldStarts.truncate(to: fieldMark)
+                fieldEnds.truncate(to: fieldMark)
                 unescaped.removeSubrange(unescapedMark...)
                 if case .unbalancedQuote = error {
                     // NOTE: parsing resumes on the line after the row's first line, so a row whose
@@ -157,7 +165,7 @@ private struct Parser {
         }
 
         // Most rows are ASCII, and an ASCII row needs no further UTF-8 check.
-        guard rowBytes.contains(where: { $0 >= 0x80 }) else { return }
+        guard rowBits >= 0x80 else { return }
         for field in 0..<count {
             let start = Int(fieldStarts[fieldMark + field])
             let end = Int(fieldEnds[fieldMark + field])
@@ -214,16 +222,21 @@ private struct Parser {
     /// count; `position` ends after the row's line break.
     private mutating func parseRow(_ bytes: UnsafeBufferPointer<UInt8>, _ position: inout Int) throws -> Int {
         let end = bytes.count
+        let base = bytes.baseAddress!
         var count = 0
+        rowBits = 0
         while true {
-            if position < end, bytes[position] == quote {
+            if position < end, base[position] == quote {
                 try parseQuotedField(bytes, &position, field: count)
             } else {
                 let start = position
+                var bits: UInt8 = 0
                 while position < end {
-                    let byte = bytes[position]
-                    if byte == comma || byte == lineFeed || byte == carriageReturn { break }
-                    if byte == quote {
+                    let byte = base[position]
+                    bits |= byte
+                    // All four special bytes are below 64, so one shift of a mask tests them.
+                    if byte < 64, (specialBytes >> UInt64(byte)) & 1 != 0 {
+                        if byte != quote { break }
                         let error = CSVError.unexpectedQuote(
                             file: fileName, line: line, column: columnName(count),
                             value: BadRowHint.excerpt(UnsafeBufferPointer(rebasing: bytes[start..<unquotedFieldEnd(bytes, from: start)])),
@@ -233,6 +246,7 @@ private struct Parser {
                     }
                     position += 1
                 }
+                rowBits |= bits
                 fieldStarts.append(UInt32(start))
                 fieldEnds.append(UInt32(position))
             }
@@ -265,6 +279,7 @@ private struct Parser {
                     value: BadRowHint.excerpt(UnsafeBufferPointer(rebasing: bytes[openingPosition..<end])))
             }
             let byte = bytes[position]
+            rowBits |= byte
             if byte == quote {
                 if position + 1 < end, bytes[position + 1] == quote {
                     hasDoubledQuote = true

@@ -13,15 +13,15 @@ public struct CSVTable: Sendable {
     /// The file bytes followed by the unescaped text of quoted fields that contained `""`.
     let storage: [UInt8]
     /// Start and end offsets into `storage` of each field, `[rowCount · columnCount]`.
-    let fieldStarts: [UInt32]
-    let fieldEnds: [UInt32]
+    let fieldStarts: OffsetBuffer
+    let fieldEnds: OffsetBuffer
     /// 1-based file line where each data row starts, `[rowCount]`.
-    let rowLines: [UInt32]
+    let rowLines: OffsetBuffer
     /// Rows left out by a `skip` policy, per kind; they are not in `rowCount`.
     public let skippedRows: BadRowCounts
 
     init(fileName: String, header: [String], rowCount: Int, storage: [UInt8],
-         fieldStarts: [UInt32], fieldEnds: [UInt32], rowLines: [UInt32], skippedRows: BadRowCounts = BadRowCounts()) {
+         fieldStarts: OffsetBuffer, fieldEnds: OffsetBuffer, rowLines: OffsetBuffer, skippedRows: BadRowCounts = BadRowCounts()) {
         self.fileName = fileName
         self.header = header
         self.rowCount = rowCount
@@ -76,16 +76,14 @@ public struct CSVTable: Sendable {
         precondition(column >= 0 && column < columnCount, "column \(column) out of range 0..<\(columnCount)")
         let width = header.count
         try storage.withUnsafeBufferPointer { all in
-            try fieldStarts.withUnsafeBufferPointer { starts in
-                try fieldEnds.withUnsafeBufferPointer { ends in
-                    var index = column
-                    for row in 0..<rowCount {
-                        let start = Int(starts[index])
-                        let end = Int(ends[index])
-                        try body(row, UnsafeBufferPointer(start: all.baseAddress! + start, count: end - start))
-                        index += width
-                    }
-                }
+            let starts = fieldStarts.buffer
+            let ends = fieldEnds.buffer
+            var index = column
+            for row in 0..<rowCount {
+                let start = Int(starts[index])
+                let end = Int(ends[index])
+                try body(row, UnsafeBufferPointer(start: all.baseAddress! + start, count: end - start))
+                index += width
             }
         }
     }
@@ -95,10 +93,9 @@ public struct CSVTable: Sendable {
     /// inside `body`.
     func withFieldAccess<R>(_ body: (FieldAccess) throws -> R) rethrows -> R {
         try storage.withUnsafeBufferPointer { all in
-            try fieldStarts.withUnsafeBufferPointer { starts in
-                try fieldEnds.withUnsafeBufferPointer { ends in
-                    try body(FieldAccess(storage: all, starts: starts, ends: ends, columnCount: header.count))
-                }
+            try withExtendedLifetime((fieldStarts, fieldEnds)) {
+                try body(FieldAccess(storage: all, starts: fieldStarts.buffer, ends: fieldEnds.buffer,
+                                     columnCount: header.count))
             }
         }
     }

@@ -65,13 +65,11 @@ public enum QuantileBuckets {
 }
 
 enum EncoderFitting {
-    /// Vocabulary: values seen in `trainIds` at least `minCount` times get rows 1...V in byte
-    /// order of their text; other values map to row 0.
-    static func vocabulary(values: ValueInterner, trainIds: [Int32], minCount: Int) -> FittedEncoder {
-        var counts = [Int](repeating: 0, count: values.count)
-        for id in trainIds where id >= 0 { counts[Int(id)] += 1 }
-
-        var kept = (0..<values.count).filter { counts[$0] >= minCount }.map { Int32($0) }
+    /// Vocabulary: values seen in training rows at least `minCount` times get rows 1...V in byte
+    /// order of their text; other values map to row 0. `trainCounts` holds the training rows of
+    /// each value id.
+    static func vocabulary(values: ValueInterner, trainCounts: [Int], minCount: Int) -> FittedEncoder {
+        var kept = (0..<values.count).filter { trainCounts[$0] >= minCount }.map { Int32($0) }
         kept.sort { values.precedes($0, $1) }
 
         var rowOfValue = [Int32](repeating: 0, count: values.count)
@@ -79,15 +77,14 @@ enum EncoderFitting {
         return FittedEncoder(rowOfValue: rowOfValue, tableRows: kept.count + 1)
     }
 
-    /// Hash: every value gets a bucket; collisions are counted among the values in `usedIds`.
-    static func hash(values: ValueInterner, buckets: Int, usedIds: [Int32]) -> FittedEncoder {
+    /// Hash: every value gets a bucket; collisions are counted among the values whose `used`
+    /// entry is true.
+    static func hash(values: ValueInterner, buckets: Int, used: [Bool]) -> FittedEncoder {
         var rowOfValue = [Int32](repeating: 0, count: values.count)
         for id in 0..<values.count {
             rowOfValue[id] = FeatureHashing.row(hash: values.hash(Int32(id)), buckets: buckets)
         }
 
-        var used = [Bool](repeating: false, count: values.count)
-        for id in usedIds where id >= 0 { used[Int(id)] = true }
         var distinctValues = 0
         var occupiedRows = Set<Int32>()
         for id in 0..<values.count where used[id] {
@@ -98,13 +95,14 @@ enum EncoderFitting {
                              hashCollisions: distinctValues - occupiedRows.count)
     }
 
-    /// Quantile: boundaries from the numbers of the training rows (one entry per row, so frequent
-    /// values weigh more), then every distinct value mapped to 1 + bucket.
-    static func quantile(numbers: [Double], trainIds: [Int32], buckets: Int) -> FittedEncoder {
+    /// Quantile: boundaries from the numbers of the training rows (value id `i` counted
+    /// `trainCounts[i]` times, so frequent values weigh more), then every distinct value mapped
+    /// to 1 + bucket.
+    static func quantile(numbers: [Double], trainCounts: [Int], buckets: Int) -> FittedEncoder {
+        let used = (0..<numbers.count).filter { trainCounts[$0] > 0 }.sorted { numbers[$0] < numbers[$1] }
         var trainNumbers: [Double] = []
-        trainNumbers.reserveCapacity(trainIds.count)
-        for id in trainIds where id >= 0 { trainNumbers.append(numbers[Int(id)]) }
-        trainNumbers.sort()
+        trainNumbers.reserveCapacity(trainCounts.reduce(0, +))
+        for id in used { trainNumbers.append(contentsOf: repeatElement(numbers[id], count: trainCounts[id])) }
 
         let boundaries = QuantileBuckets.boundaries(sortedValues: trainNumbers, buckets: buckets)
         let rowOfValue = numbers.map { Int32(1 + QuantileBuckets.bucket(of: $0, boundaries: boundaries)) }

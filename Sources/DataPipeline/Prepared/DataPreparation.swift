@@ -65,7 +65,7 @@ public enum DataPreparation {
         } catch {
             throw DataError.fileAccess(path: cache, reason: "cannot create the cache folder: \(error.localizedDescription)")
         }
-        try PreparedFileFormat.writeAtomically(try PreparedFileFormat.encode(dataset, fingerprint: fingerprint), to: path)
+        try PreparedFileFormat.writeAtomically(dataset, fingerprint: fingerprint, to: path)
         phases.write = stopwatch.lap()
         return PreparationResult(path: path, report: dataset.report, reusedCache: false,
                                  fingerprint: fingerprint, secondsTaken: Date().timeIntervalSince(started),
@@ -75,12 +75,12 @@ public enum DataPreparation {
     /// Writes `dataset` as a prepared file at `path` (atomically), for callers that built it
     /// themselves.
     public static func write(_ dataset: EncodedDataset, fingerprint: UInt64, to path: String) throws {
-        try PreparedFileFormat.writeAtomically(try PreparedFileFormat.encode(dataset, fingerprint: fingerprint), to: path)
+        try PreparedFileFormat.writeAtomically(dataset, fingerprint: fingerprint, to: path)
     }
 
     /// Returns the hash of the format version, the config without its directory (sorted-key
-    /// JSON) and each input file's name and content hash. The directory is left out because
-    /// `--data-dir` may point to a copy of the same files.
+    /// JSON) and each input file's name and `StableHash.contentHash` of its bytes. The directory
+    /// is left out because `--data-dir` may point to a copy of the same files.
     static func fingerprint(config: DataConfig, inputs: InputFiles) throws -> UInt64 {
         var canonical = config
         canonical.directory = ""
@@ -90,7 +90,7 @@ public enum DataPreparation {
         hash = StableHash.fnv1a(Array(try encoder.encode(canonical)), seed: hash)
         for file in [inputs.log] + inputs.sideTables {
             hash = StableHash.fnv1a(file.name, seed: hash)
-            var contentHash = StableHash.fnv1a(file.bytes)
+            var contentHash = file.bytes.withUnsafeBytes { StableHash.contentHash($0) }
             hash = withUnsafeBytes(of: &contentHash) { StableHash.fnv1a($0.bindMemory(to: UInt8.self), seed: hash) }
         }
         return hash

@@ -70,14 +70,31 @@ enum PreparedFileFormat {
         (offset + sectionAlignment - 1) / sectionAlignment * sectionAlignment
     }
 
-    /// Encodes `dataset` in this format.
-    static func encode(_ dataset: EncodedDataset, fingerprint: UInt64) throws -> [UInt8] {
+    /// Where everything of a dataset goes in its file: the header and metadata bytes (checksum
+    /// field still 0), the section offsets of both splits and the file size.
+    struct Layout {
+        var head: [UInt8]
+        /// Row count, then the offsets of features, labels, scenes, users and row indices, per split.
+        var splitFields: [[UInt64]]
+        var fileBytes: Int
+
+        /// Calls `body` with the file offset and bytes of every non-empty section, in file order.
+        func forEachSection(of dataset: EncodedDataset, _ body: (Int, UnsafeRawBufferPointer) throws -> Void) rethrows {
+            for (split, fields) in zip([dataset.train, dataset.test], splitFields) {
+                try split.features.withUnsafeBytes { try body(Int(fields[1]), $0) }
+                try split.labels.withUnsafeBytes { try body(Int(fields[2]), $0) }
+                try split.scenes.withUnsafeBytes { try body(Int(fields[3]), $0) }
+                try split.users.withUnsafeBytes { try body(Int(fields[4]), $0) }
+                try split.rowIndices.withUnsafeBytes { try body(Int(fields[5]), $0) }
+            }
+        }
+    }
+
+    static func layout(_ dataset: EncodedDataset, fingerprint: UInt64) throws -> Layout {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let metadata = Array(try encoder.encode(Metadata(schema: dataset.schema, report: dataset.report)))
 
-        // Section offsets are laid out first so the file is allocated once, at its final size,
-        // and zero-filled where the alignment leaves gaps.
         var end = headerBytes + metadata.count
         var splitFields: [[UInt64]] = []
         for split in [dataset.train, dataset.test] {
@@ -92,32 +109,38 @@ enum PreparedFileFormat {
             splitFields.append(fields)
         }
 
-        var file = [UInt8](repeating: 0, count: end)
-        file.withUnsafeMutableBytes { file in
-            metadata.withUnsafeBytes { source in
-                (file.baseAddress! + headerBytes).copyMemory(from: source.baseAddress!, byteCount: source.count)
-            }
-            for (split, fields) in zip([dataset.train, dataset.test], splitFields) {
-                copySection(split.features, to: file, at: Int(fields[1]))
-                copySection(split.labels, to: file, at: Int(fields[2]))
-                copySection(split.scenes, to: file, at: Int(fields[3]))
-                copySection(split.users, to: file, at: Int(fields[4]))
-                copySection(split.rowIndices, to: file, at: Int(fields[5]))
-            }
-        }
-
-        for (index, byte) in magic.enumerated() { file[index] = byte }
-        store(UInt32(version), at: Offset.version, in: &file)
-        store(UInt32(headerBytes), at: Offset.headerBytes, in: &file)
-        store(UInt64(file.count), at: Offset.fileBytes, in: &file)
-        store(fingerprint, at: Offset.fingerprint, in: &file)
-        store(UInt64(headerBytes), at: Offset.metadataOffset, in: &file)
-        store(UInt64(metadata.count), at: Offset.metadataBytes, in: &file)
-        store(UInt64(dataset.schema.featureCount), at: Offset.featureCount, in: &file)
-        store(UInt64(dataset.schema.taskCount), at: Offset.taskCount, in: &file)
+        var head = [UInt8](repeating: 0, count: headerBytes)
+        head.append(contentsOf: metadata)
+        for (index, byte) in magic.enumerated() { head[index] = byte }
+        store(UInt32(version), at: Offset.version, in: &head)
+        store(UInt32(headerBytes), at: Offset.headerBytes, in: &head)
+        store(UInt64(end), at: Offset.fileBytes, in: &head)
+        store(fingerprint, at: Offset.fingerprint, in: &head)
+        store(UInt64(headerBytes), at: Offset.metadataOffset, in: &head)
+        store(UInt64(metadata.count), at: Offset.metadataBytes, in: &head)
+        store(UInt64(dataset.schema.featureCount), at: Offset.featureCount, in: &head)
+        store(UInt64(dataset.schema.taskCount), at: Offset.taskCount, in: &head)
         for (splitIndex, start) in [Offset.train, Offset.test].enumerated() {
             for (field, value) in splitFields[splitIndex].enumerated() {
-                store(value, at: start + field * 8, in: &file)
+                store(value, at: start + field * 8, in: &head)
+            }
+        }
+        return Layout(head: head, splitFields: splitFields, fileBytes: end)
+    }
+
+    /// Encodes `dataset` in this format.
+    static func encode(_ dataset: EncodedDataset, fingerprint: UInt64) throws -> [UInt8] {
+        let layout = try layout(dataset, fingerprint: fingerprint)
+        // The file is allocated once, at its final size, and zero-filled where the alignment
+        // leaves gaps.
+        var file = [UInt8](repeating: 0, count: layout.fileBytes)
+        file.withUnsafeMutableBytes { file in
+            layout.head.withUnsafeBytes { file.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            layout.forEachSection(of: dataset) { offset, section in
+                guard let base = section.baseAddress, section.count > 0 else { return }
+                precondition(offset + section.count <= file.count,
+                             "section of \(section.count) bytes at \(offset) does not fit a \(file.count)-byte file")
+                (file.baseAddress! + offset).copyMemory(from: base, byteCount: section.count)
             }
         }
         let sum = file.withUnsafeBytes { checksum(UnsafeRawBufferPointer(rebasing: $0[checksumStart...])) }
@@ -128,23 +151,50 @@ enum PreparedFileFormat {
     /// Writes `bytes` to `path` atomically: a temporary file in the same folder is written,
     /// flushed to disk with fsync and renamed over `path`.
     static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+        try writeAtomically(to: path, fileBytes: bytes.count) { descriptor in
+            bytes.withUnsafeBytes { writeFully(descriptor, $0, at: 0) }
+        }
+    }
+
+    /// Writes `dataset` as a prepared file at `path` atomically, like `writeAtomically(_:to:)`,
+    /// straight from its arrays: the checksum is computed over the pieces as they are, and
+    /// each section is written at its offset, so the file is never assembled in memory.
+    static func writeAtomically(_ dataset: EncodedDataset, fingerprint: UInt64, to path: String) throws {
+        var layout = try layout(dataset, fingerprint: fingerprint)
+        var sum = StreamingChecksum(totalBytes: layout.fileBytes - checksumStart)
+        layout.head.withUnsafeBytes { sum.add(UnsafeRawBufferPointer(rebasing: $0[checksumStart...])) }
+        var position = layout.head.count
+        layout.forEachSection(of: dataset) { offset, section in
+            sum.addZeros(offset - position)
+            sum.add(section)
+            position = offset + section.count
+        }
+        sum.addZeros(layout.fileBytes - position)
+        store(sum.finish(), at: Offset.checksum, in: &layout.head)
+
+        try writeAtomically(to: path, fileBytes: layout.fileBytes) { descriptor in
+            // Gaps between sections are left unwritten and read as zeros.
+            if let error = layout.head.withUnsafeBytes({ writeFully(descriptor, $0, at: 0) }) { return error }
+            var failure: Int32?
+            layout.forEachSection(of: dataset) { offset, section in
+                if failure == nil { failure = writeFully(descriptor, section, at: offset) }
+            }
+            return failure
+        }
+    }
+
+    /// Creates a temporary file beside `path`, lets `write` fill it (returning an errno value on
+    /// failure), sets its size to `fileBytes`, flushes it with fsync and renames it over `path`,
+    /// then flushes the folder so the rename is durable too.
+    private static func writeAtomically(to path: String, fileBytes: Int, _ write: (Int32) -> Int32?) throws {
         let temporary = "\(path).tmp-\(getpid())"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard descriptor >= 0 else {
             throw DataError.fileAccess(path: temporary, reason: "cannot create the file: \(String(cString: strerror(errno)))")
         }
-        var written = 0
-        let writeError: Int32? = bytes.withUnsafeBytes { buffer in
-            while written < buffer.count {
-                let result = write(descriptor, buffer.baseAddress! + written, buffer.count - written)
-                if result < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
-                written += result
-            }
-            return fsync(descriptor) == 0 ? nil : errno
-        }
+        var writeError = write(descriptor)
+        if writeError == nil, ftruncate(descriptor, off_t(fileBytes)) != 0 { writeError = errno }
+        if writeError == nil, fsync(descriptor) != 0 { writeError = errno }
         close(descriptor)
         if let writeError {
             unlink(temporary)
@@ -164,13 +214,18 @@ enum PreparedFileFormat {
         }
     }
 
-    private static func copySection<T>(_ values: [T], to file: UnsafeMutableRawBufferPointer, at offset: Int) {
-        values.withUnsafeBytes { source in
-            guard let base = source.baseAddress, source.count > 0 else { return }
-            precondition(offset + source.count <= file.count,
-                         "section of \(source.count) bytes at \(offset) does not fit a \(file.count)-byte file")
-            (file.baseAddress! + offset).copyMemory(from: base, byteCount: source.count)
+    /// Writes all of `bytes` at file offset `offset`; returns the errno value of a failure.
+    private static func writeFully(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int) -> Int32? {
+        var written = 0
+        while written < bytes.count {
+            let result = pwrite(descriptor, bytes.baseAddress! + written, bytes.count - written, off_t(offset + written))
+            if result < 0 {
+                if errno == EINTR { continue }
+                return errno
+            }
+            written += result
         }
+        return nil
     }
 
     private static func store<T: FixedWidthInteger>(_ value: T, at offset: Int, in file: inout [UInt8]) {

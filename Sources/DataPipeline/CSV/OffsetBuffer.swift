@@ -1,0 +1,48 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A growable array of UInt32 for the parser's field offsets and row lines, appended to without
+/// the uniqueness and capacity checks of `Array.append` on every call.
+///
+/// Memory comes from malloc uninitialized, so capacity reserved beyond what is written costs
+/// address space only. `@unchecked Sendable` because only the parser that creates a buffer
+/// writes to it, and `CSVTable` shares it only after parsing has finished, for reading.
+final class OffsetBuffer: @unchecked Sendable {
+    private(set) var base: UnsafeMutablePointer<UInt32>
+    private(set) var count = 0
+    private var capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = max(16, capacity)
+        base = UnsafeMutablePointer<UInt32>.allocate(capacity: self.capacity)
+    }
+
+    deinit { base.deallocate() }
+
+    @inline(__always)
+    func append(_ value: UInt32) {
+        if count == capacity { grow() }
+        base[count] = value
+        count += 1
+    }
+
+    /// Drops the values from `index` on.
+    func truncate(to index: Int) {
+        precondition(index >= 0 && index <= count, "truncate to \(index) outside 0...\(count)")
+        count = index
+    }
+
+    @inline(__always)
+    subscript(index: Int) -> UInt32 { base[index] }
+
+    var buffer: UnsafeBufferPointer<UInt32> { UnsafeBufferPointer(start: base, count: count) }
+
+    private func grow() {
+        let larger = UnsafeMutablePointer<UInt32>.allocate(capacity: capacity * 2)
+        larger.moveInitialize(from: base, count: count)
+        base.deallocate()
+        base = larger
+        capacity *= 2
+    }
+}
