@@ -120,23 +120,30 @@ public final class PEPNet: RankingModel {
         let gateInput = concat([block(sceneFeature), stopGradient(embeddings)])
         let personalized = embeddingGate(gateInput) * embeddings
 
-        // PPNet: one gate per hidden layer, shared input, split into one gate per task.
+        // PPNet: one gate per hidden layer, shared input, producing the gates of all T towers
+        // side by side, `[B, T·N_l]`, which is also the layout of the packed towers below.
         let persona = personaFeatures.map(block)
         let towerGateInput = concat(persona + [stopGradient(personalized)])
-        let gatesByLayer = zip(towerGates, options.hiddenUnits).map { gate, units in
-            split(gate(towerGateInput), sizes: Array(repeating: units, count: taskCount))
-        }
+        let gatesByLayer = towerGates.map { $0(towerGateInput) }
 
-        var logits: [Variable] = []
-        for task in 0..<taskCount {
-            var hidden = personalized
-            for (layer, dense) in towers[task].enumerated() {
-                hidden = gatesByLayer[layer][task] * dense(hidden, activation: .relu)
-                hidden = rowSeededDropout(hidden, rate: options.dropout, rowSeeds: batch.rowSeeds,
-                                          layer: UInt64(task * 64 + layer))
+        // The T towers run packed: layer 0 reads O_ep for every task as one GEMM, deeper layers
+        // and the heads are block-diagonal, so no tower's activations are split or copied.
+        let graph = embeddings.graph
+        var hidden = personalized
+        for layer in options.hiddenUnits.indices {
+            let denses = towers.map { $0[layer] }
+            let weights = denses.map { graph.parameter($0.weight) }
+            let biases = denses.map { graph.parameter($0.bias) }
+            if layer == 0 {
+                hidden = packedLinear(hidden, weights: weights, biases: biases,
+                                      activations: Array(repeating: .relu, count: taskCount))
+            } else {
+                hidden = blockDiagonalLinear(hidden, weights: weights, biases: biases, activation: .relu)
             }
-            logits.append(heads[task](hidden))
+            hidden = rowSeededDropout(gatesByLayer[layer] * hidden, rate: options.dropout, rowSeeds: batch.rowSeeds,
+                                      blockLayers: (0..<taskCount).map { UInt64($0 * 64 + layer) })
         }
-        return concat(logits)
+        return blockDiagonalLinear(hidden, weights: heads.map { graph.parameter($0.weight) },
+                                   biases: heads.map { graph.parameter($0.bias) })
     }
 }

@@ -1,4 +1,4 @@
-import Models
+@testable import Models
 import TensorCore
 import XCTest
 
@@ -147,6 +147,51 @@ final class PEPNetTests: XCTestCase {
         XCTAssertThrowsError(try PEPNet(options: options, layout: smallLayout, taskCount: 3, seed: 1)) { error in
             XCTAssertTrue("\(error)".contains("model.personaFeatures"), "\(error)")
             XCTAssertTrue("\(error)".contains("\"item\""), "\(error)")
+        }
+    }
+
+    /// The packed towers against each task's tower written out with plain ops and per-task
+    /// dropout: the same logits and the same gradient for every parameter and the embeddings.
+    func testPackedTowersMatchPerTaskTowers() throws {
+        let model = try makeModel(dropout: 0.3)
+        randomizeBiases(model, seed: 23)
+        let batch = ModelBatch(rows: 16, layout: smallLayout, tasks: 3, seed: 5)
+
+        func run(_ forward: (Variable) -> Variable) -> (logits: Tensor, gradients: [Tensor]) {
+            for parameter in model.parameters { parameter.zeroGradient() }
+            let graph = Graph(training: true)
+            let input = graph.input(batch.embeddings)
+            let logits = forward(input)
+            graph.backward(binaryCrossEntropyWithLogits(logits, labels: batch.labels, taskWeights: [1, 1, 1], normalizer: 16))
+            return (logits.value, model.parameters.map(\.gradient) + [input.gradient!])
+        }
+        let packed = run { model.forward(embeddings: $0, batch: batch.context) }
+        let reference = run { embeddings in
+            let layout = smallLayout
+            func block(_ feature: Int) -> Variable {
+                slice(embeddings, columns: layout.offsets[feature] ..< layout.offsets[feature] + layout.widths[feature])
+            }
+            let personalized = model.embeddingGate(concat([block(model.sceneFeature), stopGradient(embeddings)])) * embeddings
+            let gateInput = concat(model.personaFeatures.map(block) + [stopGradient(personalized)])
+            let gates = zip(model.towerGates, [6, 4]).map { gate, units in split(gate(gateInput), sizes: [units, units, units]) }
+            let logits = (0..<3).map { task -> Variable in
+                var hidden = personalized
+                for (layer, dense) in model.towers[task].enumerated() {
+                    hidden = rowSeededDropout(gates[layer][task] * relu(dense(hidden)), rate: 0.3,
+                                              rowSeeds: batch.context.rowSeeds, layer: UInt64(task * 64 + layer))
+                }
+                return model.heads[task](hidden)
+            }
+            return concat(logits)
+        }
+        for (a, b) in zip(packed.logits.scalars, reference.logits.scalars) {
+            XCTAssertEqual(a, b, accuracy: 1e-6)
+        }
+        for (index, (a, b)) in zip(packed.gradients, reference.gradients).enumerated() {
+            let scale = b.scalars.map(abs).max() ?? 0
+            for (x, y) in zip(a.scalars, b.scalars) {
+                XCTAssertEqual(x, y, accuracy: 1e-5 * max(scale, 1e-3), "gradient \(index)")
+            }
         }
     }
 }
