@@ -150,6 +150,7 @@ enum FeatureMatrix {
 
         let chunkCount = 8
         return [Int32](unsafeUninitializedCapacity: total) { output, initialized in
+            HugePages.advise(UnsafeMutableRawBufferPointer(output))
             let outputBase = output.baseAddress!
             // Each chunk writes only its own rows of the output, so chunks need no lock.
             _ = ParallelWork.map(count: chunkCount) { chunk in

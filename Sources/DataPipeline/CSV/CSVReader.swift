@@ -15,33 +15,43 @@ public enum CSVReader {
     public static let maximumFileBytes = Int(UInt32.max / 2)
 
     /// Reads and parses the file at `path`; errors name the file as `fileName` (default: `path`).
-    public static func read(path: String, fileName: String? = nil,
-                            errors: BadRowConfig = BadRowConfig()) throws -> CSVTable {
+    /// With `columns`, only the fields of the named columns are kept (see `parse(bytes:)`).
+    public static func read(path: String, fileName: String? = nil, errors: BadRowConfig = BadRowConfig(),
+                            columns: Set<String>? = nil) throws -> CSVTable {
         let name = fileName ?? path
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        } catch {
-            throw CSVError.unreadable(file: name, reason: error.localizedDescription)
+        guard let storage = ByteStorage.contents(ofFile: path) else {
+            let reason = FileManager.default.fileExists(atPath: path) ? "cannot read the file" : "file not found"
+            throw CSVError.unreadable(file: name, reason: reason)
         }
-        return try parse(bytes: [UInt8](data), fileName: name, errors: errors)
+        return try parse(storage: storage, fileName: name, errors: errors, columns: columns)
     }
 
     /// Parses CSV text held in `bytes`, applying the row policies and line limit of `errors`.
-    public static func parse(bytes: [UInt8], fileName: String,
-                             errors: BadRowConfig = BadRowConfig()) throws -> CSVTable {
+    ///
+    /// With `columns`, the table keeps the fields of only those columns (names the header lacks
+    /// are ignored), which saves memory for wide files of which a few columns are read. Every
+    /// column is still parsed and checked, so the errors and skipped rows are those of a full parse.
+    public static func parse(bytes: [UInt8], fileName: String, errors: BadRowConfig = BadRowConfig(),
+                             columns: Set<String>? = nil) throws -> CSVTable {
+        try parse(storage: ByteStorage(copying: bytes), fileName: fileName, errors: errors, columns: columns)
+    }
+
+    /// Parses the CSV text in `storage`; the table reads its fields from it without a copy unless
+    /// a quoted field needs unescaping.
+    static func parse(storage: ByteStorage, fileName: String, errors: BadRowConfig = BadRowConfig(),
+                      columns: Set<String>? = nil) throws -> CSVTable {
+        let bytes = storage.bytes
         guard bytes.count <= maximumFileBytes else {
             throw CSVError.tooLarge(file: fileName, bytes: bytes.count, maximumBytes: maximumFileBytes)
         }
-        var parser = Parser(fileName: fileName, fileBytes: bytes.count, errors: errors)
-        try bytes.withUnsafeBufferPointer { try parser.run($0) }
+        var parser = Parser(fileName: fileName, fileBytes: bytes.count, errors: errors, columns: columns)
+        try parser.run(bytes)
         guard let header = parser.header else { throw CSVError.empty(file: fileName) }
 
-        // Without unescaped fields the table shares the caller's buffer instead of copying it.
-        var storage = bytes
-        if !parser.unescaped.isEmpty { storage.append(contentsOf: parser.unescaped) }
+        let tableStorage = parser.unescaped.isEmpty ? storage : ByteStorage(concatenating: bytes, parser.unescaped)
         return CSVTable(fileName: fileName, header: header, rowCount: parser.rowLines.count,
-                        storage: storage, fieldStarts: parser.fieldStarts, fieldEnds: parser.fieldEnds,
+                        storage: tableStorage, slotOfColumn: parser.slotOfColumn,
+                        fieldStarts: parser.fieldStarts, fieldEnds: parser.fieldEnds,
                         rowLines: parser.rowLines, skippedRows: parser.skippedRows)
     }
 
@@ -61,14 +71,22 @@ private let specialBytes: UInt64 = (1 << UInt64(comma)) | (1 << UInt64(quote)) |
 
 /// The parser state for one file. Offsets of unescaped fields point past the file bytes
 /// (`fileBytes + position in unescaped`), where `parse` appends `unescaped`.
+///
+/// A row's field offsets go to the small `rowStarts` and `rowEnds` first, where the checks read
+/// all of them; only a row that passes copies its kept fields to `fieldStarts` and `fieldEnds`.
 private struct Parser {
     let fileName: String
     let fileBytes: Int
     let errors: BadRowConfig
+    let columns: Set<String>?
     var header: [String]?
     var skippedRows = BadRowCounts()
+    /// Position of each column among the kept ones, -1 for a column left out.
+    var slotOfColumn: [Int] = []
     let fieldStarts: OffsetBuffer
     let fieldEnds: OffsetBuffer
+    let rowStarts = OffsetBuffer(capacity: 64)
+    let rowEnds = OffsetBuffer(capacity: 64)
     let rowLines: OffsetBuffer
     var unescaped: [UInt8] = []
     var line = 1
@@ -76,10 +94,11 @@ private struct Parser {
     /// any non-ASCII byte without a second pass over it.
     var rowBits: UInt8 = 0
 
-    init(fileName: String, fileBytes: Int, errors: BadRowConfig) {
+    init(fileName: String, fileBytes: Int, errors: BadRowConfig, columns: Set<String>?) {
         self.fileName = fileName
         self.fileBytes = fileBytes
         self.errors = errors
+        self.columns = columns
         // Room for one field per 2 bytes (one character and its separator) and one row per 8
         // bytes. Files of many empty fields or short rows grow the buffers further. Reserving
         // generously avoids copying them as they grow, and pages beyond the values actually
@@ -100,40 +119,47 @@ private struct Parser {
         // header is never skipped, because no row could be read without it.
         var count = try parseRow(bytes, &position)
         var names: [String] = []
-        for index in (fieldStarts.count - count)..<fieldStarts.count {
-            let start = Int(fieldStarts[index])
-            let end = Int(fieldEnds[index])
+        for index in 0..<count {
+            let start = Int(rowStarts[index])
+            let end = Int(rowEnds[index])
             if let problem = invalidUTF8(bytes, start, end, line: 1, column: "column \(names.count + 1)") {
                 throw problem
             }
             names.append(text(bytes, start, end))
         }
-        fieldStarts.truncate(to: 0)
-        fieldEnds.truncate(to: 0)
         unescaped.removeAll(keepingCapacity: true)
         var seen = Set<String>()
         for name in names where !seen.insert(name).inserted {
             throw CSVError.duplicateColumn(file: fileName, column: name)
         }
         header = names
+        var keptColumns: [Int] = []
+        for (column, name) in names.enumerated() {
+            if columns?.contains(name) ?? true {
+                slotOfColumn.append(keptColumns.count)
+                keptColumns.append(column)
+            } else {
+                slotOfColumn.append(-1)
+            }
+        }
 
         let expected = names.count
         while position < bytes.count {
             if isTrailingLineBreaks(bytes, from: position) { break }
             let rowStart = position
             let rowLine = line
-            let fieldMark = fieldStarts.count
             let unescapedMark = unescaped.count
             do {
                 count = try parseRow(bytes, &position)
-                try check(bytes, rowStart: rowStart, rowEnd: position, line: rowLine, fieldMark: fieldMark,
-                          count: count, expected: expected)
+                try check(bytes, rowStart: rowStart, rowEnd: position, line: rowLine, count: count, expected: expected)
                 rowLines.append(UInt32(rowLine))
+                for column in keptColumns {
+                    fieldStarts.append(rowStarts[column])
+                    fieldEnds.append(rowEnds[column])
+                }
             } catch let error as CSVError {
                 guard let kind = error.badRowKind, errors[kind] == .skip else { throw error }
                 skippedRows[kind] += 1
-                fieldStarts.truncate(to: fieldMark)
-                fieldEnds.truncate(to: fieldMark)
                 unescaped.removeSubrange(unescapedMark...)
                 if case .unbalancedQuote = error {
                     // NOTE: parsing resumes on the line after the row's first line, so a row whose
@@ -149,7 +175,7 @@ private struct Parser {
 
     /// Throws the first problem of a parsed row: its length, its field count, then invalid UTF-8.
     private func check(_ bytes: UnsafeBufferPointer<UInt8>, rowStart: Int, rowEnd: Int, line rowLine: Int,
-                       fieldMark: Int, count: Int, expected: Int) throws {
+                       count: Int, expected: Int) throws {
         var contentEnd = rowEnd
         while contentEnd > rowStart, bytes[contentEnd - 1] == lineFeed || bytes[contentEnd - 1] == carriageReturn {
             contentEnd -= 1
@@ -167,8 +193,8 @@ private struct Parser {
         // Most rows are ASCII, and an ASCII row needs no further UTF-8 check.
         guard rowBits >= 0x80 else { return }
         for field in 0..<count {
-            let start = Int(fieldStarts[fieldMark + field])
-            let end = Int(fieldEnds[fieldMark + field])
+            let start = Int(rowStarts[field])
+            let end = Int(rowEnds[field])
             if let problem = invalidUTF8(bytes, start, end, line: rowLine, column: columnName(field)) {
                 throw problem
             }
@@ -225,6 +251,8 @@ private struct Parser {
         let base = bytes.baseAddress!
         var count = 0
         rowBits = 0
+        rowStarts.truncate(to: 0)
+        rowEnds.truncate(to: 0)
         while true {
             if position < end, base[position] == quote {
                 try parseQuotedField(bytes, &position, field: count)
@@ -247,8 +275,8 @@ private struct Parser {
                     position += 1
                 }
                 rowBits |= bits
-                fieldStarts.append(UInt32(start))
-                fieldEnds.append(UInt32(position))
+                rowStarts.append(UInt32(start))
+                rowEnds.append(UInt32(position))
             }
             count += 1
 
@@ -316,11 +344,11 @@ private struct Parser {
                 // Each `""` pair contributes one quote.
                 index += bytes[index] == quote ? 2 : 1
             }
-            fieldStarts.append(UInt32(start))
-            fieldEnds.append(UInt32(fileBytes + unescaped.count))
+            rowStarts.append(UInt32(start))
+            rowEnds.append(UInt32(fileBytes + unescaped.count))
         } else {
-            fieldStarts.append(UInt32(contentStart))
-            fieldEnds.append(UInt32(contentEnd))
+            rowStarts.append(UInt32(contentStart))
+            rowEnds.append(UInt32(contentEnd))
         }
     }
 
