@@ -33,17 +33,34 @@ struct InputFiles {
     func build(config: DataConfig, phaseSeconds: inout PreparationPhaseSeconds) throws -> EncodedDataset {
         var stopwatch = PhaseStopwatch()
         let columns = DatasetBuilder.columnsRead(config: config)
-        // The side tables are parsed beside the log; a log error is thrown first, as when the
-        // files were parsed one after another.
-        let (logTable, sides) = try ParallelWork.both({
-            try CSVReader.parse(storage: log.storage, fileName: log.name, errors: config.errors, columns: columns)
-        }, {
-            try sideTables.map {
-                try CSVReader.parse(storage: $0.storage, fileName: $0.name, errors: config.errors, columns: columns)
+        let logParse = try CSVSplitParse(storage: log.storage, fileName: log.name, errors: config.errors,
+                                         columns: columns)
+
+        // The two halves of the log and the side tables run as three tasks on the cores. Each
+        // task writes only its own result. A log error is thrown first, as when the files were
+        // parsed one after another.
+        var firstHalf: Result<CSVParser, Error>?
+        var secondHalf: CSVParser?
+        var sides: Result<[CSVTable], Error>?
+        DispatchQueue.concurrentPerform(iterations: 3) { task in
+            switch task {
+            case 0:
+                firstHalf = Result { try logParse.parseFirst() }
+            case 1:
+                secondHalf = logParse.parseSecond()
+            default:
+                sides = Result {
+                    try sideTables.map {
+                        try CSVReader.parse(storage: $0.storage, fileName: $0.name, errors: config.errors,
+                                            columns: columns)
+                    }
+                }
             }
-        })
+        }
+        let logTable = try logParse.table(first: try firstHalf!.get(), second: secondHalf)
+        let parsedSideTables = try sides!.get()
         phaseSeconds.parse += stopwatch.lap()
-        return try DatasetBuilder(config: config, log: logTable, sideTables: sides).build(phaseSeconds: &phaseSeconds)
+        return try DatasetBuilder(config: config, log: logTable, sideTables: parsedSideTables).build(phaseSeconds: &phaseSeconds)
     }
 
     static func absolute(_ path: String) -> String {
