@@ -10,7 +10,7 @@ private let specialBytes: UInt64 = (1 << UInt64(comma)) | (1 << UInt64(quote)) |
 /// the file bytes (`fileBytes + position in unescaped`), where `table` appends `unescaped`.
 ///
 /// A row's field offsets go to the small `rowStarts` and `rowEnds` first, where the checks read
-/// all of them; only a row that passes copies its kept fields to `fieldStarts` and `fieldEnds`.
+/// all of them. Only a row that passes copies its kept fields to `fieldStarts` and `fieldEnds`.
 struct CSVParser {
     let fileName: String
     let fileBytes: Int
@@ -28,7 +28,7 @@ struct CSVParser {
     var unescaped: [UInt8] = []
     /// Columns whose fields are kept, in file order.
     var keptColumns: [Int] = []
-    /// Where parsing continues: after the header, then after the last row parsed.
+    /// The byte offset at which parsing continues: after the header, then after the last row parsed.
     var position = 0
     var line = 1
     /// All bytes of the current row ORed together, so its high bit tells whether the row has
@@ -137,7 +137,7 @@ struct CSVParser {
     }
 
     /// Appends the rows of `next`, which parsed the rows from this parser's `position` on, as if
-    /// this parser had read them; `next` must have no skipped rows and no unescaped fields.
+    /// this parser had read them. `next` must have no skipped rows and no unescaped fields.
     mutating func append(_ next: CSVParser) {
         precondition(next.skippedRows.total == 0 && next.unescaped.isEmpty,
                      "only a piece without skipped rows or unescaped fields can be appended")

@@ -16,7 +16,7 @@ struct CSVSplitParse: Sendable {
     let storage: ByteStorage
     /// The parser after the header, shared as the starting state of both pieces.
     private let headerParser: CSVParser
-    /// Where the second piece starts, `nil` for a parse in one piece.
+    /// The byte offset at which the second piece starts, `nil` for a parse in one piece.
     let split: Int?
 
     /// Parses the header of the CSV text in `storage` and picks where the second piece starts.
@@ -47,8 +47,8 @@ struct CSVSplitParse: Sendable {
         return parser
     }
 
-    /// Parses the rows from the split on; `nil` when there is no split or the piece had any
-    /// problem, in which case `table` parses those rows again in sequence.
+    /// Parses the rows from the split on. Returns `nil` when there is no split or the piece had
+    /// any problem, and `table` then parses those rows again in sequence.
     func parseSecond() -> CSVParser? {
         guard let split else { return nil }
         var parser = CSVParser(continuing: headerParser, from: split)
