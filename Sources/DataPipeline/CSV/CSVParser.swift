@@ -250,8 +250,8 @@ struct CSVParser {
                 var bits: UInt8 = 0
                 var wordBits: UInt64 = 0
                 while position < end {
-                    // Eight bytes at a time up to the first byte below 45, the largest special
-                    // byte (','), which is where the byte loop below has to look.
+                    // Eight bytes at a time until one is at most ',' (44), the largest special
+                    // byte. The byte loop below looks at that byte and goes on from there.
                     if end - position >= 8 {
                         let word = UnsafeRawPointer(base + position).loadUnaligned(as: UInt64.self)
                         let below = (word &- lowBytes) & ~word & highBits
