@@ -6,8 +6,11 @@ import Training
 /// and write a config's data when no prepared file exists yet.
 ///
 /// Each repetition prepares into a fresh temporary cache folder, so no run reuses an earlier
-/// file. It prints one line per repetition with the time of each phase, then the median and
-/// a machine-readable `RESULT prepare_seconds=<median> rows_per_second=<log rows / median>` line.
+/// file. It prints one line per repetition with the time of each phase, then the first
+/// repetition alone (cold: the process has not yet touched the files, the code or the heap),
+/// the median, and a machine-readable line
+/// `RESULT prepare_seconds=<median> rows_per_second=<log rows / median>
+/// first_seconds=<first repetition> first_without_write_seconds=<first, all phases but write>`.
 enum PrepareBenchmark {
     struct Options {
         var configPath = "configs/pepnet-kuairand.json"
@@ -43,6 +46,8 @@ enum PrepareBenchmark {
               + "\(options.repetitions) repetitions, each into a new cache folder")
 
         var totals: [Double] = []
+        var first = PreparationPhaseSeconds()
+        var firstSeconds = 0.0
         var logRows = 0
         for repetition in 1...options.repetitions {
             let cache = FileManager.default.temporaryDirectory
@@ -56,6 +61,10 @@ enum PrepareBenchmark {
             precondition(!result.reusedCache, "a fresh cache folder cannot hold a prepared file")
             totals.append(seconds)
             logRows = result.report.logRows
+            if repetition == 1 {
+                first = result.phaseSeconds
+                firstSeconds = seconds
+            }
 
             let split = result.phaseSeconds.all.map { String(format: "%@ %.3f", $0.name, $0.seconds) }
                 .joined(separator: ", ")
@@ -64,7 +73,10 @@ enum PrepareBenchmark {
 
         let sorted = totals.sorted()
         let median = (sorted[(sorted.count - 1) / 2] + sorted[sorted.count / 2]) / 2
+        print(String(format: "first repetition (cold) %.3f s: read+fingerprint+parse+join+encode %.3f s, write %.3f s",
+                     firstSeconds, first.withoutWrite, first.write))
         print(String(format: "median %.3f s, %.0f log rows/s (%d log rows)", median, Double(logRows) / median, logRows))
-        print(String(format: "RESULT prepare_seconds=%.4f rows_per_second=%.0f", median, Double(logRows) / median))
+        print(String(format: "RESULT prepare_seconds=%.4f rows_per_second=%.0f first_seconds=%.4f first_without_write_seconds=%.4f",
+                     median, Double(logRows) / median, firstSeconds, first.withoutWrite))
     }
 }

@@ -103,6 +103,31 @@ final class CSVReaderTests: XCTestCase {
         }
     }
 
+    func testLongFieldsEveryOffset() throws {
+        // Fields long enough to be scanned eight bytes at a time, with the special or invalid
+        // byte at every offset of the first words.
+        for offset in 0..<20 {
+            let plain = String(repeating: "7", count: offset)
+            let table = try CSVReader.parse(text: "a,b\n\(plain),x y!\(plain)\r\n\(plain)é,#\n", fileName: "long.csv")
+            XCTAssertEqual(fields(table), [[plain.isEmpty ? nil : plain, "x y!" + plain], [plain + "é", "#"]],
+                           "offset \(offset)")
+
+            let stray = "a,b\n1,\(plain)\"c\n"
+            XCTAssertThrowsError(try CSVReader.parse(text: stray, fileName: "stray.csv"), "offset \(offset)") { error in
+                XCTAssertEqual((error as? CSVError)?.line, 2, "offset \(offset)")
+            }
+
+            let bytes = Array("a,b\n1,\(plain)".utf8) + [0xFF] + Array("zz\n".utf8)
+            XCTAssertThrowsError(try CSVReader.parse(bytes: bytes, fileName: "bad.csv"), "offset \(offset)") { error in
+                guard case .invalidUTF8(_, let line, let column, _)? = error as? CSVError else {
+                    return XCTFail("expected invalid UTF-8 at offset \(offset), got \(error)")
+                }
+                XCTAssertEqual(line, 2, "offset \(offset)")
+                XCTAssertEqual(column, "b", "offset \(offset)")
+            }
+        }
+    }
+
     func testDuplicateHeaderRejected() {
         XCTAssertThrowsError(try CSVReader.parse(text: "a,b,a\n1,2,3\n", fileName: "dup.csv")) { error in
             XCTAssertEqual(error as? CSVError, .duplicateColumn(file: "dup.csv", column: "a"))

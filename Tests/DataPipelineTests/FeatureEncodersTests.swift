@@ -113,6 +113,21 @@ final class FeatureEncodersTests: XCTestCase {
         }
     }
 
+    func testVocabularyRowsFollowByteOrder() {
+        // Values sharing 8 or more leading bytes, prefixes of one another, a zero byte and
+        // non-ASCII text; the reference order is a plain sort of the UTF-8 bytes.
+        let texts = ["abcdefgh2", "abcdefgh1", "abcdefgh", "abcdefg", "a", "a\u{0}", "b\u{e9}", "b", "ab", "\u{e9}",
+                     "12345678901", "1234567890", "9"]
+        var values = ValueInterner()
+        for text in texts { _ = Array(text.utf8).withUnsafeBufferPointer { values.intern($0) } }
+        let encoder = EncoderFitting.vocabulary(values: values, trainCounts: texts.map { _ in 1 }, minCount: 1)
+
+        let sorted = texts.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        for (id, text) in texts.enumerated() {
+            XCTAssertEqual(encoder.rowOfValue[id], Int32(sorted.firstIndex(of: text)! + 1), "value \(text.debugDescription)")
+        }
+    }
+
     func testCanonicalInteger() {
         let cases: [(String, Int64?)] = [("0", 0), ("7", 7), ("262144", 262_144), ("00", nil), ("07", nil),
                                          ("-1", nil), ("1.0", nil), ("", nil), ("999999999999999999", 999_999_999_999_999_999),

@@ -17,6 +17,17 @@ public struct DatasetBuilder {
         self.sideTables = sideTables
     }
 
+    /// Returns the names of every column the build reads from the log or a side table: scene,
+    /// split, user, labels, join keys and feature columns. A table parsed with this selection
+    /// builds the same dataset as one with all its columns.
+    public static func columnsRead(config: DataConfig) -> Set<String> {
+        var names: Set<String> = [config.scene.column, config.split.column, config.userColumn]
+        names.formUnion(config.tasks)
+        names.formUnion(config.joins.map(\.key))
+        names.formUnion(config.features.map(\.columnName))
+        return names
+    }
+
     /// Where a feature's column was found.
     enum ColumnSource {
         case log(column: Int)

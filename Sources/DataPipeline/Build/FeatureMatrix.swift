@@ -144,30 +144,46 @@ enum FeatureMatrix {
                 for row in 0..<codes.count { block[row * width + column] = codes[row] }
             }
         }
-        // Per feature: its block and its offset inside a block row.
-        let featureBlocks = features.map { UnsafePointer(blocks[$0.source]) }
+        // Per feature: its column in its source's block, read at the block row of that source.
+        let columnBases = features.indices.map { UnsafePointer(blocks[features[$0].source] + columnInBlock[$0]) }
         let sourceOf = features.map(\.source)
+        // The joins' side rows back to back, `[sources − 1, log rows]`.
+        let logRowCount = sourceRowCounts[0]
+        precondition(sideRowOfLogRow.allSatisfy { $0.count == logRowCount },
+                     "expected \(logRowCount) side rows per join, got \(sideRowOfLogRow.map(\.count))")
+        let sideRows = sideRowOfLogRow.flatMap { $0 }
 
         let chunkCount = 8
         return [Int32](unsafeUninitializedCapacity: total) { output, initialized in
+            HugePages.advise(UnsafeMutableRawBufferPointer(output))
             let outputBase = output.baseAddress!
             // Each chunk writes only its own rows of the output, so chunks need no lock.
             _ = ParallelWork.map(count: chunkCount) { chunk in
                 var rowOffsets = [Int](repeating: 0, count: sourceCount)
-                rows.withUnsafeBufferPointer { rows in
-                    rowOffsets.withUnsafeMutableBufferPointer { rowOffsets in
-                        let start = rows.count * chunk / chunkCount
-                        let end = rows.count * (chunk + 1) / chunkCount
-                        for index in start..<end {
-                            let row = rows[index]
-                            rowOffsets[0] = row * blockWidth[0]
-                            for source in 1..<sourceCount {
-                                let side = Int(sideRowOfLogRow[source - 1][row])
-                                rowOffsets[source] = (side < 0 ? sourceRowCounts[source] : side) * blockWidth[source]
-                            }
-                            let target = outputBase + index * featureCount
-                            for feature in 0..<featureCount {
-                                target[feature] = featureBlocks[feature][rowOffsets[sourceOf[feature]] + columnInBlock[feature]]
+                sideRows.withUnsafeBufferPointer { sideRows in
+                    rows.withUnsafeBufferPointer { rows in
+                        rowOffsets.withUnsafeMutableBufferPointer { rowOffsets in
+                            columnBases.withUnsafeBufferPointer { columnBases in
+                                sourceOf.withUnsafeBufferPointer { sourceOf in
+                                    blockWidth.withUnsafeBufferPointer { blockWidth in
+                                        do {
+                                            let start = rows.count * chunk / chunkCount
+                                            let end = rows.count * (chunk + 1) / chunkCount
+                                            for index in start..<end {
+                                                let row = rows[index]
+                                                rowOffsets[0] = row * blockWidth[0]
+                                                for source in 1..<sourceCount {
+                                                    let side = Int(sideRows[(source - 1) * logRowCount + row])
+                                                    rowOffsets[source] = (side < 0 ? sourceRowCounts[source] : side) * blockWidth[source]
+                                                }
+                                                let target = outputBase + index * featureCount
+                                                for feature in 0..<featureCount {
+                                                    target[feature] = columnBases[feature][rowOffsets[sourceOf[feature]]]
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
                             }
                         }
                     }

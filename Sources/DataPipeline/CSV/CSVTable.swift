@@ -1,7 +1,9 @@
-/// A parsed CSV file: the header names and every data row's fields, kept as byte ranges of one
-/// storage buffer so no `String` is made per field.
+/// A parsed CSV file: the header names and the fields of every data row, kept as byte ranges of
+/// one storage buffer so no `String` is made per field.
 ///
-/// Fields are stored row-major, `columnCount` per row. An empty field is a missing value.
+/// Only the kept columns have fields (all columns unless the parse named a selection); every
+/// column was still checked as the row policies require. Kept fields are stored row-major,
+/// `keptColumnCount` per row. An empty field is a missing value.
 public struct CSVTable: Sendable {
     /// File name used in error messages.
     public let fileName: String
@@ -10,9 +12,13 @@ public struct CSVTable: Sendable {
     /// Number of data rows (the header excluded).
     public let rowCount: Int
 
-    /// The file bytes followed by the unescaped text of quoted fields that contained `""`.
-    let storage: [UInt8]
-    /// Start and end offsets into `storage` of each field, `[rowCount · columnCount]`.
+    /// The file bytes, followed by the unescaped text of quoted fields that contained `""`.
+    let storage: ByteStorage
+    /// Position of each column among the kept ones, -1 for a column left out, `[columnCount]`.
+    let slotOfColumn: [Int]
+    /// Number of kept columns.
+    let keptColumnCount: Int
+    /// Start and end offsets into `storage` of each kept field, `[rowCount · keptColumnCount]`.
     let fieldStarts: OffsetBuffer
     let fieldEnds: OffsetBuffer
     /// 1-based file line where each data row starts, `[rowCount]`.
@@ -20,12 +26,16 @@ public struct CSVTable: Sendable {
     /// Rows left out by a `skip` policy, per kind; they are not in `rowCount`.
     public let skippedRows: BadRowCounts
 
-    init(fileName: String, header: [String], rowCount: Int, storage: [UInt8],
+    init(fileName: String, header: [String], rowCount: Int, storage: ByteStorage, slotOfColumn: [Int],
          fieldStarts: OffsetBuffer, fieldEnds: OffsetBuffer, rowLines: OffsetBuffer, skippedRows: BadRowCounts = BadRowCounts()) {
+        precondition(slotOfColumn.count == header.count,
+                     "expected a slot for each of \(header.count) columns, got \(slotOfColumn.count)")
         self.fileName = fileName
         self.header = header
         self.rowCount = rowCount
         self.storage = storage
+        self.slotOfColumn = slotOfColumn
+        self.keptColumnCount = slotOfColumn.filter { $0 >= 0 }.count
         self.fieldStarts = fieldStarts
         self.fieldEnds = fieldEnds
         self.rowLines = rowLines
@@ -40,6 +50,20 @@ public struct CSVTable: Sendable {
         header.firstIndex(of: name)
     }
 
+    /// Whether the fields of `column` were kept by the parse.
+    public func isKept(column: Int) -> Bool {
+        precondition(column >= 0 && column < columnCount, "column \(column) out of range 0..<\(columnCount)")
+        return slotOfColumn[column] >= 0
+    }
+
+    /// Returns the kept position of `column`; reading a column the parse left out is a caller error.
+    private func slot(_ column: Int) -> Int {
+        precondition(column >= 0 && column < columnCount, "column \(column) out of range 0..<\(columnCount)")
+        let slot = slotOfColumn[column]
+        precondition(slot >= 0, "column \(header[column]) of \(fileName) was not kept when parsing; name it in the column selection")
+        return slot
+    }
+
     /// Returns the 1-based file line on which data row `row` starts.
     public func lineNumber(ofRow row: Int) -> Int {
         precondition(row >= 0 && row < rowCount, "row \(row) out of range 0..<\(rowCount)")
@@ -49,23 +73,20 @@ public struct CSVTable: Sendable {
     /// Calls `body` with the bytes of one field; the buffer is only valid inside `body`.
     public func withFieldBytes<R>(row: Int, column: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
         let range = fieldRange(row: row, column: column)
-        return try storage.withUnsafeBufferPointer { all in
-            try body(UnsafeBufferPointer(rebasing: all[range]))
-        }
+        return try body(UnsafeBufferPointer(rebasing: storage.bytes[range]))
     }
 
     /// Returns the text of one field, or `nil` if it is empty (missing).
     public func field(row: Int, column: Int) -> String? {
         let range = fieldRange(row: row, column: column)
         if range.isEmpty { return nil }
-        return String(decoding: storage[range], as: UTF8.self)
+        return String(decoding: storage.bytes[range], as: UTF8.self)
     }
 
     /// Returns the byte range of one field in the storage buffer.
     func fieldRange(row: Int, column: Int) -> Range<Int> {
         precondition(row >= 0 && row < rowCount, "row \(row) out of range 0..<\(rowCount)")
-        precondition(column >= 0 && column < columnCount, "column \(column) out of range 0..<\(columnCount)")
-        let index = row * header.count + column
+        let index = row * keptColumnCount + slot(column)
         return Int(fieldStarts[index])..<Int(fieldEnds[index])
     }
 
@@ -73,12 +94,12 @@ public struct CSVTable: Sendable {
     /// inside `body`; faster than `withFieldBytes` in a loop because the storage is pinned once.
     public func forEachField(inColumn column: Int,
                              _ body: (_ row: Int, _ bytes: UnsafeBufferPointer<UInt8>) throws -> Void) rethrows {
-        precondition(column >= 0 && column < columnCount, "column \(column) out of range 0..<\(columnCount)")
-        let width = header.count
-        try storage.withUnsafeBufferPointer { all in
+        let width = keptColumnCount
+        var index = slot(column)
+        try withExtendedLifetime(self) {
+            let all = storage.bytes
             let starts = fieldStarts.buffer
             let ends = fieldEnds.buffer
-            var index = column
             for row in 0..<rowCount {
                 let start = Int(starts[index])
                 let end = Int(ends[index])
@@ -92,26 +113,29 @@ public struct CSVTable: Sendable {
     /// array pinning of `withFieldBytes`, for loops over many rows. The access is only valid
     /// inside `body`.
     func withFieldAccess<R>(_ body: (FieldAccess) throws -> R) rethrows -> R {
-        try storage.withUnsafeBufferPointer { all in
-            try withExtendedLifetime((fieldStarts, fieldEnds)) {
-                try body(FieldAccess(storage: all, starts: fieldStarts.buffer, ends: fieldEnds.buffer,
-                                     columnCount: header.count))
+        try slotOfColumn.withUnsafeBufferPointer { slots in
+            try withExtendedLifetime((storage, fieldStarts, fieldEnds)) {
+                try body(FieldAccess(storage: storage.bytes, starts: fieldStarts.buffer, ends: fieldEnds.buffer,
+                                     slotOfColumn: slots, keptColumnCount: keptColumnCount))
             }
         }
     }
 }
 
 /// Read access to the fields of a `CSVTable` whose arrays are pinned by `withFieldAccess`.
-/// Rows and columns are checked only in debug builds.
+/// Rows and columns are checked only in debug builds, and only kept columns may be read.
 struct FieldAccess {
     let storage: UnsafeBufferPointer<UInt8>
     let starts: UnsafeBufferPointer<UInt32>
     let ends: UnsafeBufferPointer<UInt32>
-    let columnCount: Int
+    let slotOfColumn: UnsafeBufferPointer<Int>
+    let keptColumnCount: Int
 
-    /// Returns the bytes of one field.
+    /// Returns the bytes of one field of a kept column.
     func bytes(row: Int, column: Int) -> UnsafeBufferPointer<UInt8> {
-        let index = row * columnCount + column
+        let slot = slotOfColumn[column]
+        assert(slot >= 0, "column \(column) was not kept when parsing")
+        let index = row * keptColumnCount + slot
         let start = Int(starts[index])
         return UnsafeBufferPointer(rebasing: storage[start..<Int(ends[index])])
     }

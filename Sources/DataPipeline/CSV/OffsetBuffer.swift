@@ -6,7 +6,7 @@ import Glibc
 /// the uniqueness and capacity checks of `Array.append` on every call.
 ///
 /// Memory comes from malloc uninitialized, so capacity reserved beyond what is written costs
-/// address space only. `@unchecked Sendable` because only the parser that creates a buffer
+/// address space only, and large buffers ask for huge pages. `@unchecked Sendable` because only the parser that creates a buffer
 /// writes to it, and `CSVTable` shares it only after parsing has finished, for reading.
 final class OffsetBuffer: @unchecked Sendable {
     private(set) var base: UnsafeMutablePointer<UInt32>
@@ -15,7 +15,7 @@ final class OffsetBuffer: @unchecked Sendable {
 
     init(capacity: Int) {
         self.capacity = max(16, capacity)
-        base = UnsafeMutablePointer<UInt32>.allocate(capacity: self.capacity)
+        base = Self.allocate(capacity: self.capacity)
     }
 
     deinit { base.deallocate() }
@@ -25,6 +25,13 @@ final class OffsetBuffer: @unchecked Sendable {
         if count == capacity { grow() }
         base[count] = value
         count += 1
+    }
+
+    /// Appends all values of `other`.
+    func append(contentsOf other: OffsetBuffer) {
+        while capacity - count < other.count { grow() }
+        (base + count).initialize(from: other.base, count: other.count)
+        count += other.count
     }
 
     /// Drops the values from `index` on.
@@ -39,10 +46,16 @@ final class OffsetBuffer: @unchecked Sendable {
     var buffer: UnsafeBufferPointer<UInt32> { UnsafeBufferPointer(start: base, count: count) }
 
     private func grow() {
-        let larger = UnsafeMutablePointer<UInt32>.allocate(capacity: capacity * 2)
+        let larger = Self.allocate(capacity: capacity * 2)
         larger.moveInitialize(from: base, count: count)
         base.deallocate()
         base = larger
         capacity *= 2
+    }
+
+    private static func allocate(capacity: Int) -> UnsafeMutablePointer<UInt32> {
+        let base = UnsafeMutablePointer<UInt32>.allocate(capacity: capacity)
+        HugePages.advise(UnsafeMutableRawBufferPointer(start: base, count: capacity * 4))
+        return base
     }
 }

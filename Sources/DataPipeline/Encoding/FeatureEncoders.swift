@@ -69,8 +69,12 @@ enum EncoderFitting {
     /// order of their text; other values map to row 0. `trainCounts` holds the training rows of
     /// each value id.
     static func vocabulary(values: ValueInterner, trainCounts: [Int], minCount: Int) -> FittedEncoder {
-        var kept = (0..<values.count).filter { trainCounts[$0] >= minCount }.map { Int32($0) }
-        kept.sort { values.precedes($0, $1) }
+        // Comparing 8-byte keys first leaves the byte-by-byte comparison to values that share
+        // their first 8 bytes.
+        var keyed = (0..<values.count).filter { trainCounts[$0] >= minCount }
+            .map { (key: values.sortKey(Int32($0)), id: Int32($0)) }
+        keyed.sort { $0.key != $1.key ? $0.key < $1.key : values.precedes($0.id, $1.id) }
+        let kept = keyed.map(\.id)
 
         var rowOfValue = [Int32](repeating: 0, count: values.count)
         for (index, id) in kept.enumerated() { rowOfValue[Int(id)] = Int32(index + 1) }

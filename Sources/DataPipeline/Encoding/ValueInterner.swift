@@ -103,6 +103,18 @@ struct ValueInterner {
         }
     }
 
+    /// Returns the first 8 bytes of value `id` as a big-endian number, zero-padded. Keys order
+    /// like `precedes` wherever they differ; equal keys need `precedes` to decide.
+    func sortKey(_ id: Int32) -> UInt64 {
+        withBytes(id) { bytes in
+            var key: UInt64 = 0
+            for index in 0..<8 {
+                key = key << 8 | (index < bytes.count ? UInt64(bytes[index]) : 0)
+            }
+            return key
+        }
+    }
+
     /// Returns the number of a canonical decimal integer, or `nil` for any other bytes. Up to 18
     /// digits always fit an Int64.
     @inline(__always)

@@ -90,7 +90,7 @@ public enum DataPreparation {
         hash = StableHash.fnv1a(Array(try encoder.encode(canonical)), seed: hash)
         for file in [inputs.log] + inputs.sideTables {
             hash = StableHash.fnv1a(file.name, seed: hash)
-            var contentHash = file.bytes.withUnsafeBytes { StableHash.contentHash($0) }
+            var contentHash = withExtendedLifetime(file.storage) { StableHash.contentHash(UnsafeRawBufferPointer(file.bytes)) }
             hash = withUnsafeBytes(of: &contentHash) { StableHash.fnv1a($0.bindMemory(to: UInt8.self), seed: hash) }
         }
         return hash

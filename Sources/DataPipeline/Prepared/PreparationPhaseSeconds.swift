@@ -3,7 +3,7 @@ import Foundation
 /// Wall time of each phase of one `DataPreparation.prepare` call, in seconds. Phases that did
 /// not run (everything after `fingerprint` when the cache is reused) stay 0.
 public struct PreparationPhaseSeconds: Equatable, Sendable {
-    /// Reading the input files into memory.
+    /// Opening the input files and mapping them into memory (reading them where mapping fails).
     public var read = 0.0
     /// Hashing the config and the file contents into the cache fingerprint.
     public var fingerprint = 0.0
@@ -17,6 +17,9 @@ public struct PreparationPhaseSeconds: Equatable, Sendable {
     public var write = 0.0
 
     public init() {}
+
+    /// Everything but `write`: the time to have the encoded dataset in memory.
+    public var withoutWrite: Double { read + fingerprint + parse + join + encode }
 
     /// The phases in the order they run, with their names as printed by benchmarks.
     public var all: [(name: String, seconds: Double)] {

@@ -1,0 +1,81 @@
+import XCTest
+@testable import DataPipeline
+
+/// A parse in two pieces must give the table, skipped rows and errors of a parse in one piece,
+/// wherever the middle of the file falls. Each case is padded with 0 to 40 extra leading rows so
+/// that the split lands on every row, and inside quoted fields, in turn.
+final class CSVSplitParseTests: XCTestCase {
+    private struct Outcome: Equatable {
+        var header: [String] = []
+        var fields: [[String?]] = []
+        var lines: [Int] = []
+        var skipped: [Int] = []
+        var error: String?
+    }
+
+    private func outcome(_ text: String, minimumSplitBytes: Int, errors: BadRowConfig,
+                         columns: Set<String>?) -> Outcome {
+        var result = Outcome()
+        do {
+            let parse = try CSVSplitParse(storage: ByteStorage(copying: Array(text.utf8)), fileName: "split.csv",
+                                          errors: errors, columns: columns, minimumSplitBytes: minimumSplitBytes)
+            let table = try parse.table(first: try parse.parseFirst(), second: parse.parseSecond())
+            result.header = table.header
+            let kept = (0..<table.columnCount).filter { table.isKept(column: $0) }
+            result.fields = (0..<table.rowCount).map { row in kept.map { table.field(row: row, column: $0) } }
+            result.lines = (0..<table.rowCount).map { table.lineNumber(ofRow: $0) }
+            result.skipped = BadRowKind.allCases.map { table.skippedRows[$0] }
+        } catch {
+            result.error = "\(error)"
+        }
+        return result
+    }
+
+    private func assertSameAsOnePiece(_ body: String, errors: BadRowConfig = BadRowConfig(),
+                                      columns: Set<String>? = nil, file: StaticString = #filePath, line: UInt = #line) {
+        for padding in 0...40 {
+            let text = "a,b,c\n" + String(repeating: "1,22,333\n", count: padding) + body
+            let whole = outcome(text, minimumSplitBytes: Int.max, errors: errors, columns: columns)
+            let split = outcome(text, minimumSplitBytes: 0, errors: errors, columns: columns)
+            XCTAssertEqual(split, whole, "padding \(padding) rows", file: file, line: line)
+        }
+    }
+
+    private var skipAll: BadRowConfig {
+        var config = BadRowConfig()
+        for kind in BadRowKind.allCases { config[kind] = .skip }
+        return config
+    }
+
+    func testPlainRows() {
+        assertSameAsOnePiece(String(repeating: "4,5,6\n7,8,9\n", count: 30))
+    }
+
+    func testQuotedLineBreaks() {
+        let rows = String(repeating: "1,\"x\ny\nz\",2\n3,4,5\r\n", count: 20)
+        assertSameAsOnePiece(rows)
+        assertSameAsOnePiece(rows, columns: ["b"])
+    }
+
+    func testDoubledQuotes() {
+        assertSameAsOnePiece(String(repeating: "1,\"say \"\"hi\"\"\",2\n", count: 30))
+    }
+
+    func testErrorLineInSecondPiece() {
+        let rows = String(repeating: "4,5,6\n", count: 30) + "7,8\n" + String(repeating: "4,5,6\n", count: 5)
+        assertSameAsOnePiece(rows)
+        let oneError = outcome("a,b,c\n" + rows, minimumSplitBytes: 0, errors: BadRowConfig(), columns: nil)
+        XCTAssertNotNil(oneError.error)
+        XCTAssertTrue(oneError.error?.contains("32") ?? false, "expected line 32 in \(oneError.error ?? "")")
+    }
+
+    func testSkippedRows() {
+        let rows = String(repeating: "4,5,6\n\"open,7,8\n9,9,9\n", count: 12) + "1,2\n1,2,3,4\n"
+        assertSameAsOnePiece(rows, errors: skipAll)
+        assertSameAsOnePiece(rows, errors: skipAll, columns: ["a", "c"])
+    }
+
+    func testNoLineBreakAfterMiddle() {
+        assertSameAsOnePiece("1,2,3\n4,5,\"" + String(repeating: "x", count: 400) + "\"")
+    }
+}
