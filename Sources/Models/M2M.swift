@@ -16,9 +16,10 @@ import TensorCore
 /// - Meta tower: `h_0 = r_t`, `h_l = h_{l−1} + dropout(MetaUnit_tl(h_{l−1}; z))` for l = 1...L,
 ///   then a one-unit head gives logit t. All tower units are `[H, H]`, so every layer is residual.
 ///
-/// Generated weights per batch: `[B, H + Te, H]` for the attention and `[B, H, H]` for each of the
-/// T·L tower units. With the defaults and T = 3, one step at B = 1024 generates about 43M floats
-/// (170 MB), and backward needs gradients of the same size.
+/// The tower units never form their generated weights `[B, H, H]`, and the attention unit forms
+/// its `[B, H + Te, H]` only when the scenario rows take many distinct values, which a scene
+/// embedding does not (see `MetaUnit.callAsFunction(_:scenario:)`). Formed, the T·L + 1 units'
+/// weights would be about 43M floats (170 MB) at B = 1024 with the defaults and T = 3.
 public final class M2M: RankingModel {
     public struct Options: Sendable, Equatable {
         public var experts = 4
@@ -62,6 +63,9 @@ public final class M2M: RankingModel {
     public let towerUnits: [[MetaUnit]]
     /// `heads[t]`: `[H, 1]`.
     let heads: [Dense]
+    /// Forces every meta unit to form its weights (true) or not (false); nil lets each unit choose.
+    /// Both compute the same function, which tests compare.
+    var metaUnitsFormWeights: Bool?
 
     public init(options: Options, layout: FeatureLayout, taskCount: Int, seed: UInt64) throws {
         guard options.experts > 0 else {
@@ -197,7 +201,7 @@ public final class M2M: RankingModel {
         for task in 0..<taskCount {
             var hidden = representations[task]
             for (layer, unit) in towerUnits[task].enumerated() {
-                let update = rowSeededDropout(unit(hidden, scenario: scenario), rate: options.dropout,
+                let update = rowSeededDropout(applyMetaUnit(unit, hidden, scenario: scenario), rate: options.dropout,
                                               rowSeeds: batch.rowSeeds, layer: UInt64(4096 + task * 64 + layer))
                 hidden = hidden + update
             }
@@ -226,8 +230,14 @@ public final class M2M: RankingModel {
                                   [rows, taskCount * expertCount, taskWidth])
         let pairs = concat([expertsPerTask, tasksPerRow])
 
-        let hidden = attentionUnit(pairs, scenario: scenario)
+        let hidden = applyMetaUnit(attentionUnit, pairs, scenario: scenario)
         let scores = batchedMatmul(hidden, graph.parameter(scoreVector))
         return softmax(reshape(scores, [rows, taskCount, expertCount]))
+    }
+
+    /// Applies `unit` to x `[B, N]` or `[B, K, N]`, in the way `metaUnitsFormWeights` forces if set.
+    func applyMetaUnit(_ unit: MetaUnit, _ x: Variable, scenario: Variable) -> Variable {
+        guard let forming = metaUnitsFormWeights else { return unit(x, scenario: scenario) }
+        return unit(x, scenario: scenario, formingWeights: forming)
     }
 }

@@ -14,8 +14,9 @@ import TensorCore
 /// that z shifts per scenario. Starting it at zero would leave the generated weights as small as
 /// z, and with small scene embeddings the towers would start with almost no signal.
 ///
-/// Memory: the generated weights of a batch are one `[B, N, M]` tensor, for example 4M floats
-/// (16 MB) at B = 1024 and N = M = 64, and backward needs a gradient of the same size.
+/// The generated weights are not formed (see `callAsFunction(_:scenario:)`): forming them would
+/// take one `[B, N, M]` tensor, for example 4M floats (16 MB) at B = 1024 and N = M = 64, and a
+/// gradient of the same size, and one small GEMM per row.
 public final class MetaUnit {
     /// Maps z to the flattened weight. Its bias is `c_W`.
     public let weightGenerator: Dense
@@ -47,15 +48,31 @@ public final class MetaUnit {
 
     /// Applies the unit to x `[B, N]`, giving `[B, M]`, or to x `[B, K, N]`, giving `[B, K, M]`
     /// where all K inputs of row b share row b's generated weight and bias.
+    ///
+    /// The product `x_b · W_b` runs through `generatedCoreProduct`, which never forms the `[B, N, M]`
+    /// weights, except for a 3-D x whose scenario rows are mostly distinct: there the op's
+    /// outer-product way would cost K times more than forming the weights.
     public func callAsFunction(_ x: Variable, scenario: Variable) -> Variable {
+        let forming = x.shape.count == 3 && !generatedCoreProductGroupsRows(of: scenario.value)
+        return callAsFunction(x, scenario: scenario, formingWeights: forming)
+    }
+
+    /// Applies the unit, forming the per-row weights `[B, N, M]` and multiplying them with
+    /// `batchedMatmul` when `formingWeights` is true. Both ways compute the same function.
+    public func callAsFunction(_ x: Variable, scenario: Variable, formingWeights: Bool) -> Variable {
         let rows = scenario.shape[0]
         precondition(x.shape.first == rows && x.shape.last == inputWidth && (x.shape.count == 2 || x.shape.count == 3),
                      "meta unit input must be [\(rows), \(inputWidth)] or [\(rows), K, \(inputWidth)], got \(x.shape)")
-        let (weight, bias) = generate(from: scenario)
-
+        let graph = x.graph
         let inputs = x.shape.count == 2 ? reshape(x, [rows, 1, inputWidth]) : x
-        let product = batchedMatmul(inputs, weight) + reshape(bias, [rows, 1, outputWidth])
-        let activated = relu(product)
+        let product: Variable
+        if formingWeights {
+            product = batchedMatmul(inputs, generate(from: scenario).weight)
+        } else {
+            product = generatedCoreProduct(inputs, condition: scenario, weight: graph.parameter(weightGenerator.weight),
+                                           bias: graph.parameter(weightGenerator.bias))
+        }
+        let activated = relu(product + reshape(biasGenerator(scenario), [rows, 1, outputWidth]))
         return x.shape.count == 2 ? reshape(activated, [rows, outputWidth]) : activated
     }
 }

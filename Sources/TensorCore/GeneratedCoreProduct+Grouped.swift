@@ -48,22 +48,28 @@ func identicalRowGroups(_ matrix: Tensor, maximumGroups: Int) -> IdenticalRows? 
     return IdenticalRows(groups: RowGroups(keys: keys, groupCount: firstRows.count), firstRows: firstRows)
 }
 
-/// `generatedCoreProduct` for a condition with G distinct rows: the G cores `S_g = c_g · W + s`
-/// `[G, K·K]` are formed once, and each group's rows, packed in group order, are one GEMM
+/// `generatedCoreProduct` for a condition with G distinct rows, for x `[B·K, N]` whose K
+/// consecutive vectors belong to one condition row: the G cores `S_g = c_g · W + s` `[G, N·M]` are
+/// formed once, and the vectors of each group's rows, packed in group order, are one GEMM
 /// `y_g = x_g · S_g`.
 ///
 /// Backward: `dS_g = x_gᵀ · dy_g`, `ds = Σ_g dS_g`, `dW = Σ_g c_gᵀ · dS_g` (one GEMM over the
-/// G condition rows), and `dx_g = dy_g · S_gᵀ`. The condition's gradient stays per row, as in
-/// `outerCoreProduct`: rows that share a value still get their own gradients.
+/// G condition rows), and `dx_g = dy_g · S_gᵀ`. The condition's gradient stays per row: rows
+/// that share a value still get their own gradients, through each row's core gradient
+/// (`rowCoreGradients`) or, as in `outerCoreProduct`, through the outer product's gradient.
 func groupedCoreProduct(_ x: Variable, condition: Variable, weight: Variable, bias: Variable,
                         grouping: IdenticalRows) -> Variable {
-    let rows = x.shape[0]
-    let rank = x.shape[1]
+    let vectorCount = x.shape[0]
+    let inputWidth = x.shape[1]
+    let rows = condition.shape[0]
     let conditionWidth = condition.shape[1]
-    let coreSize = rank * rank
+    let vectorsPerRow = vectorCount / rows
+    let outputWidth = weight.shape[1] / inputWidth
+    let coreSize = inputWidth * outputWidth
     let groupCount = grouping.firstRows.count
-    let order = grouping.groups.order
-    let offsets = grouping.groups.offsets
+    // The vectors of row b are b·K ..< (b + 1)·K, so a group's vectors follow its rows' order.
+    let order = grouping.groups.order.flatMap { row in (row * vectorsPerRow)..<((row + 1) * vectorsPerRow) }
+    let offsets = grouping.groups.offsets.map { $0 * vectorsPerRow }
 
     // c_g [G, C], the condition row of each group.
     let representatives = condition.value.scalars.withUnsafeBufferPointer { conditions in
@@ -74,7 +80,7 @@ func groupedCoreProduct(_ x: Variable, condition: Variable, weight: Variable, bi
             }
         }
     }
-    // S_g [G, K·K].
+    // S_g [G, N·M].
     let cores = representatives.scalars.withUnsafeBufferPointer { conditions in
         weight.value.scalars.withUnsafeBufferPointer { weights in
             bias.value.scalars.withUnsafeBufferPointer { core in
@@ -90,7 +96,7 @@ func groupedCoreProduct(_ x: Variable, condition: Variable, weight: Variable, bi
     }
     let packedX = permuteRows(x.value, order: order)
 
-    /// Runs `body(group, firstPackedRow, rowCount)` for every group.
+    /// Runs `body(group, firstPackedVector, vectorCount)` for every group.
     func forEachGroup(_ body: (Int, Int, Int) -> Void) {
         for group in 0..<groupCount {
             body(group, offsets[group], offsets[group + 1] - offsets[group])
@@ -99,11 +105,11 @@ func groupedCoreProduct(_ x: Variable, condition: Variable, weight: Variable, bi
 
     let packedY = packedX.scalars.withUnsafeBufferPointer { input in
         cores.scalars.withUnsafeBufferPointer { coreValues in
-            Tensor(shape: [rows, rank]) { output in
+            Tensor(shape: [vectorCount, outputWidth]) { output in
                 forEachGroup { group, start, count in
-                    stridedGemm(m: count, n: rank, k: rank, a: input.baseAddress! + start * rank, lda: rank,
-                                b: coreValues.baseAddress! + group * coreSize, ldb: rank,
-                                c: output.baseAddress! + start * rank, ldc: rank, accumulate: false)
+                    stridedGemm(m: count, n: outputWidth, k: inputWidth, a: input.baseAddress! + start * inputWidth,
+                                lda: inputWidth, b: coreValues.baseAddress! + group * coreSize, ldb: outputWidth,
+                                c: output.baseAddress! + start * outputWidth, ldc: outputWidth, accumulate: false)
                 }
             }
         }
@@ -114,14 +120,14 @@ func groupedCoreProduct(_ x: Variable, condition: Variable, weight: Variable, bi
         let packedDY = permuteRows(outputGradient, order: order)
         packedDY.scalars.withUnsafeBufferPointer { dy in
             if weight.requiresGradient || bias.requiresGradient {
-                // dS_g [G, K·K].
+                // dS_g [G, N·M].
                 let coreGradients = packedX.scalars.withUnsafeBufferPointer { input in
                     Tensor(shape: [groupCount, coreSize]) { ds in
                         forEachGroup { group, start, count in
-                            stridedGemm(transposeA: true, m: rank, n: rank, k: count,
-                                        a: input.baseAddress! + start * rank, lda: rank,
-                                        b: dy.baseAddress! + start * rank, ldb: rank,
-                                        c: ds.baseAddress! + group * coreSize, ldc: rank, accumulate: false)
+                            stridedGemm(transposeA: true, m: inputWidth, n: outputWidth, k: count,
+                                        a: input.baseAddress! + start * inputWidth, lda: inputWidth,
+                                        b: dy.baseAddress! + start * outputWidth, ldb: outputWidth,
+                                        c: ds.baseAddress! + group * coreSize, ldc: outputWidth, accumulate: false)
                         }
                     }
                 }
@@ -148,21 +154,78 @@ func groupedCoreProduct(_ x: Variable, condition: Variable, weight: Variable, bi
             }
             if x.requiresGradient {
                 let packedDX = cores.scalars.withUnsafeBufferPointer { coreValues in
-                    Tensor(shape: [rows, rank]) { dx in
+                    Tensor(shape: [vectorCount, inputWidth]) { dx in
                         forEachGroup { group, start, count in
-                            stridedGemm(transposeB: true, m: count, n: rank, k: rank,
-                                        a: dy.baseAddress! + start * rank, lda: rank,
-                                        b: coreValues.baseAddress! + group * coreSize, ldb: rank,
-                                        c: dx.baseAddress! + start * rank, ldc: rank, accumulate: false)
+                            stridedGemm(transposeB: true, m: count, n: inputWidth, k: outputWidth,
+                                        a: dy.baseAddress! + start * outputWidth, lda: outputWidth,
+                                        b: coreValues.baseAddress! + group * coreSize, ldb: outputWidth,
+                                        c: dx.baseAddress! + start * inputWidth, ldc: inputWidth, accumulate: false)
                         }
                     }
                 }
                 x.accumulate(unpermuteRows(packedDX, order: order))
             }
         }
-        if condition.requiresGradient {
+        guard condition.requiresGradient else { return }
+        // Both ways cost the same; take the one with the smaller intermediate, `[B, N·M]` or `[B·K, C·N]`.
+        if outputWidth < vectorsPerRow * conditionWidth {
+            let coreGradients = rowCoreGradients(x: x.value, dy: outputGradient, rows: rows)
+            condition.accumulate(conditionGradient(rowCoreGradients: coreGradients, weight: weight.value))
+        } else {
             condition.accumulate(conditionGradient(outerGradient: outerGradient(outputGradient, weight: weight.value),
-                                                   x: x.value))
+                                                   x: x.value, rows: rows))
+        }
+    }
+}
+
+/// Returns each row's core gradient `dS_b = Σ_k x_bkᵀ · dy_bk` `[B, N·M]` for x `[B·K, N]` and
+/// dy `[B·K, M]`.
+///
+/// Then `dc_b = W · dS_b` costs `2·B·N·M·(K + C)`, against `2·B·K·C·N·M` through the outer
+/// product's gradient `[B·K, C·N]`.
+func rowCoreGradients(x: Tensor, dy: Tensor, rows: Int) -> Tensor {
+    let inputWidth = x.shape[1]
+    let outputWidth = dy.shape[1]
+    let vectorsPerRow = x.shape[0] / rows
+    let coreSize = inputWidth * outputWidth
+    return x.scalars.withUnsafeBufferPointer { input in
+        dy.scalars.withUnsafeBufferPointer { gradient in
+            Tensor(shape: [rows, coreSize]) { ds in
+                if vectorsPerRow == 1 {
+                    // One outer product per row; a GEMM call each would cost more than its work.
+                    for row in 0..<rows {
+                        for p in 0..<inputWidth {
+                            writeScaled(gradient.baseAddress! + row * outputWidth, scale: input[row * inputWidth + p],
+                                        into: ds.baseAddress! + row * coreSize + p * outputWidth, count: outputWidth)
+                        }
+                    }
+                    return
+                }
+                for row in 0..<rows {
+                    let first = row * vectorsPerRow
+                    stridedGemm(transposeA: true, m: inputWidth, n: outputWidth, k: vectorsPerRow,
+                                a: input.baseAddress! + first * inputWidth, lda: inputWidth,
+                                b: gradient.baseAddress! + first * outputWidth, ldb: outputWidth,
+                                c: ds.baseAddress! + row * coreSize, ldc: outputWidth, accumulate: false)
+                }
+            }
+        }
+    }
+}
+
+/// Returns the condition's gradient `dc_bj = ⟨W_j, dS_b⟩` `[B, C]` from each row's core gradient
+/// `dS` `[B, N·M]` and W `[C, N·M]`: one GEMM `dS · Wᵀ`.
+func conditionGradient(rowCoreGradients ds: Tensor, weight: Tensor) -> Tensor {
+    let rows = ds.shape[0]
+    let coreSize = ds.shape[1]
+    let conditionWidth = weight.shape[0]
+    return ds.scalars.withUnsafeBufferPointer { gradients in
+        weight.scalars.withUnsafeBufferPointer { weights in
+            Tensor(shape: [rows, conditionWidth]) { dc in
+                stridedGemm(transposeB: true, m: rows, n: conditionWidth, k: coreSize, a: gradients.baseAddress!,
+                            lda: coreSize, b: weights.baseAddress!, ldb: coreSize, c: dc.baseAddress!,
+                            ldc: conditionWidth, accumulate: false)
+            }
         }
     }
 }

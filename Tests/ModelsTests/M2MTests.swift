@@ -45,9 +45,14 @@ final class M2MTests: XCTestCase {
 
     func testGradientsWithDropoutMatchFiniteDifferences() throws {
         // Masks depend only on the row seeds, so the loss is a fixed function of the parameters.
+        // The task embeddings' gradient here (about 0.009) is below the floor, and a step of 1e-4
+        // left a measured float32 rounding noise of up to 1.5e-4, which changes with the summation
+        // order of the meta units' products. A step of 2e-4 halves it and, on this batch, crosses
+        // no ReLU kink.
         let model = try makeModel(dropout: 0.3)
         randomizeBiases(model, seed: 12)
-        checkGradientsInFloat64Loss(model, ModelBatch(rows: 16, layout: smallLayout, tasks: Self.taskCount, seed: 2))
+        checkGradientsInFloat64Loss(model, ModelBatch(rows: 16, layout: smallLayout, tasks: Self.taskCount, seed: 2),
+                                    epsilon: 2e-4)
     }
 
     func testEmbeddingGradientMatchesFiniteDifferences() throws {

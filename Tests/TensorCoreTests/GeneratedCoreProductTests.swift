@@ -47,6 +47,64 @@ final class GeneratedCoreProductTests: XCTestCase {
                        reference: { self.reference($0, rows: rows, k: k, c: c) })
     }
 
+    /// Float64 for a rectangular core and K vectors per row: S_b = reshape(c_b · W + s, [N, M])
+    /// formed explicitly, then y_bk = x_bk · S_b.
+    func rectangularReference(_ values: [[Double]], rows: Int, vectors: Int, n: Int, m: Int, c: Int) -> [Double] {
+        let (x, condition, weight, bias) = (values[0], values[1], values[2], values[3])
+        var output: [Double] = []
+        for row in 0..<rows {
+            var core = bias
+            for j in 0..<c {
+                for i in 0..<(n * m) { core[i] += condition[row * c + j] * weight[j * n * m + i] }
+            }
+            for vector in 0..<vectors {
+                for q in 0..<m {
+                    var total = 0.0
+                    for p in 0..<n { total += x[(row * vectors + vector) * n + p] * core[p * m + q] }
+                    output.append(total)
+                }
+            }
+        }
+        return output
+    }
+
+    /// 12 rows whose conditions take 3 values, out of order.
+    func threeValuedCondition(width c: Int, seed: UInt64) -> Tensor {
+        let values = randomTensor([3, c], seed: seed).scalars
+        let pattern = [2, 0, 0, 1, 2, 2, 0, 1, 0, 1, 1, 2]
+        return Tensor(shape: [pattern.count, c], scalars: pattern.flatMap { values[($0 * c)..<($0 * c + c)] })
+    }
+
+    func testRectangularGradients() {
+        // N ≠ M both ways, as a matrix x and with K = 3 vectors per row; each by both ways. The
+        // grouped way's condition gradient goes through the row core gradients when M < K·C.
+        let rows = 12
+        for (n, m, c, vectors) in [(5, 9, 2, 1), (9, 4, 3, 1), (4, 2, 5, 1), (5, 3, 4, 3), (3, 10, 2, 3)] {
+            let xShape = vectors == 1 ? [rows, n] : [rows, vectors, n]
+            for (way, maximumGroups, condition) in [("outer", 0, randomTensor([rows, c], seed: 21)),
+                                                    ("grouped", 3, threeValuedCondition(width: c, seed: 22))] {
+                checkGradients("generatedCoreProduct \(way) N \(n) M \(m) C \(c) K \(vectors)",
+                               inputs: [randomTensor(xShape, seed: 23), condition, randomTensor([c, n * m], seed: 24),
+                                        randomTensor([n * m], seed: 25)],
+                               build: { _, v in
+                                   let y = generatedCoreProduct(v[0], condition: v[1], weight: v[2], bias: v[3],
+                                                                maximumGroups: maximumGroups)
+                                   XCTAssertEqual(y.shape, vectors == 1 ? [rows, m] : [rows, vectors, m])
+                                   return y
+                               },
+                               reference: {
+                                   self.rectangularReference($0, rows: rows, vectors: vectors, n: n, m: m, c: c)
+                               })
+            }
+        }
+    }
+
+    func testGroupsOnlyFewDistinctRows() {
+        // 12 rows allow one group: a single repeated row groups, three values do not.
+        XCTAssertTrue(generatedCoreProductGroupsRows(of: Tensor(repeating: 0.5, shape: [12, 2])))
+        XCTAssertFalse(generatedCoreProductGroupsRows(of: threeValuedCondition(width: 2, seed: 26)))
+    }
+
     func testIdenticalRowsCompareBits() {
         let negativeZero = Tensor(shape: [3, 2], scalars: [0, 1, -0.0, 1, 0, 1])
         XCTAssertEqual(identicalRowGroups(negativeZero, maximumGroups: 4)?.groups.order, [0, 2, 1])
