@@ -25,12 +25,23 @@ struct ArithmeticFloor {
         Double(Self.peakShape.flops) / GEMMLog.secondsPerCall(Self.peakShape, minimumSeconds: 0.5)
     }
 
-    /// Returns the seconds per step of the step's products, each shape timed alone.
-    func measureOwnShapes() -> Double {
-        let total = calls.reduce(0.0) { total, entry in
-            total + Double(entry.value) * GEMMLog.secondsPerCall(entry.key, minimumSeconds: 0.05)
+    /// Returns the seconds per step of the step's products, each shape timed alone, and how many
+    /// shapes were timed. Models whose groups change size every batch (APG and M2M by scene) have
+    /// hundreds of shapes, so the largest are timed until they cover 98% of the FLOPs or number
+    /// 48, and the rest are counted at the timed shapes' average rate.
+    func measureOwnShapes() -> (seconds: Double, timedShapes: Int, shapes: Int) {
+        let byFlops = calls.sorted { $0.key.flops * $0.value > $1.key.flops * $1.value }
+        let totalFlops = Double(byFlops.reduce(0) { $0 + $1.key.flops * $1.value })
+        var timedFlops = 0.0
+        var timedSeconds = 0.0
+        var timed = 0
+        for (shape, count) in byFlops where timed < 48 && timedFlops < 0.98 * totalFlops {
+            timedSeconds += Double(count) * GEMMLog.secondsPerCall(shape, minimumSeconds: 0.05)
+            timedFlops += Double(shape.flops * count)
+            timed += 1
         }
-        return total / Double(steps)
+        let remainder = timedFlops > 0 ? (totalFlops - timedFlops) * timedSeconds / timedFlops : 0
+        return ((timedSeconds + remainder) / Double(steps), timed, byFlops.count)
     }
 }
 

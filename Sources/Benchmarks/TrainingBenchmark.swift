@@ -157,7 +157,7 @@ enum TrainingBenchmark {
         // that no rank's measurement shares a core with another rank's training.
         let arithmeticFloor = ArithmeticFloor(calls: gemmCalls, steps: options.steps)
         let peakRate = arithmeticFloor.measurePeakRate()
-        let ownShapeSeconds = arithmeticFloor.measureOwnShapes()
+        let ownShapes = arithmeticFloor.measureOwnShapes()
         try communicator.barrier()
 
         guard communicator.rank == 0 else { return }
@@ -201,7 +201,9 @@ enum TrainingBenchmark {
                      peakRate / 1e9, ArithmeticFloor.peakShape.description, 1000 * flopsPerStep / peakRate,
                      stepSeconds / (flopsPerStep / peakRate)))
         print(String(format: "  floor at the rates of the step's own shapes, each product run alone: %.2f ms, step / floor = %.2f",
-                     1000 * ownShapeSeconds, stepSeconds / ownShapeSeconds))
+                     1000 * ownShapes.seconds, stepSeconds / ownShapes.seconds)
+              + (ownShapes.timedShapes < ownShapes.shapes
+                 ? " (\(ownShapes.timedShapes) largest of \(ownShapes.shapes) shapes timed, the rest at their average rate)" : ""))
 
         let schema = dataset.schema
         let stateWidth = config.train.sparseOptimizer == "rowWiseAdagrad" ? 1 : 2
