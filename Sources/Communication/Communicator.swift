@@ -40,8 +40,9 @@ public protocol Communicator: AnyObject {
                      receive: UnsafeMutableRawBufferPointer, from source: Int, tag: Int) throws
 
     /// Does what `sendReceive(send:to:receive:from:tag:)` does, but waits for completion by
-    /// checking it every `pollIntervalSeconds` and sleeping in between, where the blocking form
-    /// may spin. It is for a thread that shares the CPU with computation on the same rank.
+    /// checking it every `pollIntervalSeconds` and sleeping in between (yielding the CPU when it
+    /// is 0), where the blocking form may spin. It is for a thread that shares the CPU with
+    /// computation on the same rank.
     func sendReceive(send: UnsafeRawBufferPointer, to destination: Int,
                      receive: UnsafeMutableRawBufferPointer, from source: Int, tag: Int,
                      pollIntervalSeconds: Double) throws

@@ -112,7 +112,7 @@ public final class MPICommunicator: Communicator {
     }
 
     /// Posts `MPI_Irecv` and `MPI_Isend`, then tests both with `MPI_Testall` and sleeps
-    /// `pollIntervalSeconds` between tests. Open MPI 4.1's blocking calls poll in a loop (yielding
+    /// `pollIntervalSeconds` between tests, or yields the CPU when it is 0. Open MPI 4.1's blocking calls poll in a loop (yielding
     /// between polls only with `mpi_yield_when_idle`), which takes a core from a computing thread while the peer is late.
     public func sendReceive(send: UnsafeRawBufferPointer, to destination: Int,
                             receive: UnsafeMutableRawBufferPointer, from source: Int, tag: Int,
@@ -136,7 +136,11 @@ public final class MPICommunicator: Communicator {
             var done: Int32 = 0
             try check(MPI_Testall(2, &requests, &done, &statuses), call: "MPI_Testall")
             if done != 0 { break }
-            nanosleep(&pause, nil)
+            if pollIntervalSeconds == 0 {
+                sched_yield()
+            } else {
+                nanosleep(&pause, nil)
+            }
         }
         try checkReceivedCount(statuses[0], expected: receive.count, peer: source, call: "MPI_Irecv")
     }
