@@ -16,6 +16,8 @@ public enum BLAS {
     public static let coreTypeVariable = "OPENBLAS_CORETYPE"
     /// Environment variable that sets the number of OpenBLAS threads.
     public static let threadCountVariable = "OPENBLAS_NUM_THREADS"
+    /// Environment variable that sets how long, 2^N cycles, an idle OpenBLAS thread spins.
+    public static let threadTimeoutVariable = "OPENBLAS_THREAD_TIMEOUT"
 
     /// The library files tried, in order.
     static let libraryNames = ["libopenblas.so.0", "libopenblas.so"]
@@ -62,6 +64,12 @@ public enum BLAS {
     static func chooseCoreType() -> String? {
         if getenv(threadCountVariable) == nil {
             setenv(threadCountVariable, "1", 0)
+        }
+        // An idle OpenBLAS thread spins for 2^N cycles before it sleeps. With the long default
+        // it held a core that the other kernel thread of `train.threads` 2 needed, and PEPNet
+        // swung between 26k and 35k samples/s from run to run; at 2^4 it sleeps at once.
+        if getenv(threadTimeoutVariable) == nil {
+            setenv(threadTimeoutVariable, "4", 0)
         }
         if getenv(coreTypeVariable) != nil {
             return nil
