@@ -23,6 +23,7 @@ enum TrainCommand {
         .value("sparse-learning-rate", "X", "Learning rate of the embedding rows; replaces train.sparseLearningRate.", default: "the config's value, else the dense rate"),
         .value("seed", "N", "Seed of initialization, shuffling and dropout; replaces train.seed.", default: "the config's value, else 1"),
         .value("max-steps", "N", "Stop after N steps in total; replaces train.maxSteps.", default: "the config's value, else no limit"),
+        .value("threads", "N", "Threads per rank for OpenBLAS and the element-wise, gather and scatter kernels; replaces train.threads. Raise it only when there are fewer ranks than cores.", default: "the config's value, else 1"),
         .flag("debug", "Run the ranks as threads of this process (no mpirun), with the same code paths."),
         .value("ranks", "N", "With --debug: number of in-process ranks.", default: "1"),
         .value("check-every", "N", "Compare dense parameter checksums across ranks every N steps and stop on divergence.", default: "the config's value, else never"),
@@ -80,6 +81,7 @@ enum TrainCommand {
         if let rate = try options.positiveNumber("sparse-learning-rate") { config.train.sparseLearningRate = rate }
         if let seed = try options.integer("seed", minimum: 0) { config.train.seed = UInt64(seed) }
         if let steps = try options.integer("max-steps", minimum: 1) { config.train.maxSteps = steps }
+        if let threads = try options.integer("threads", minimum: 1) { config.train.threads = threads }
         if let every = try options.integer("checkpoint-every", minimum: 1) { config.train.checkpointEverySteps = every }
         if let keep = try options.integer("keep-checkpoints", minimum: 1) { config.train.keepCheckpoints = keep }
 
