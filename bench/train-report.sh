@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs `trainer-bench train` for each model on 1 rank, 2 ranks (mpirun) and 1 rank with 2
-# threads, one after another, and keeps every full report: samples/s, time per phase, achieved
+# threads, one after another. Every full report is kept: samples/s, time per phase, achieved
 # GFLOP/s, the arithmetic floor and the ratio to it, and peak memory by phase.
 #
 # usage: bench/train-report.sh [OUTPUT_DIR] [models...]   (run from the package root after

@@ -2,8 +2,8 @@ import Foundation
 import TensorCore
 
 /// The shortest time a training step could take on this core if it did nothing but its
-/// matrix products: the step's sgemm FLOPs divided by the best sgemm rate, and the sum of the
-/// times of the step's own products, each run alone on warm operands.
+/// matrix products. It is measured two ways: the step's sgemm FLOPs divided by the best sgemm
+/// rate, and the sum of the times of the step's own products, each run alone on warm operands.
 ///
 /// The first is the floor the hardware sets; the second also counts what OpenBLAS loses on the
 /// thin shapes these models have (a 1024 × 8 gradient, say), which no other code can win back.
@@ -27,7 +27,7 @@ struct ArithmeticFloor {
 
     /// Returns the seconds per step of the step's products, each shape timed alone, and how many
     /// shapes were timed. Models whose groups change size every batch (APG and M2M by scene) have
-    /// hundreds of shapes, so the largest are timed until they cover 98% of the FLOPs or number
+    /// hundreds of shapes. So the largest are timed until they cover 98% of the FLOPs or number
     /// 48, and the rest are counted at the timed shapes' average rate.
     func measureOwnShapes() -> (seconds: Double, timedShapes: Int, shapes: Int) {
         let byFlops = calls.sorted { $0.key.flops * $0.value > $1.key.flops * $1.value }
