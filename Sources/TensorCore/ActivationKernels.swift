@@ -8,8 +8,9 @@
 /// coefficients) and `2^n` is built from exponent bits. Adding 1.5·2²³ rounds `x·log₂e` to the
 /// integer n and leaves n in the low bits of the sum, so no float-to-int conversion is needed.
 /// ln 2 is split in two parts so that `n·ln2High` is exact.
+/// Outside that range the exponent bits wrap, so it is private to the logistic below.
 @inline(__always)
-func vectorExp(_ x: FloatVector) -> FloatVector {
+private func vectorExp(_ x: FloatVector) -> FloatVector {
     let shifted = x * 1.442_695_04 + 12_582_912
     let n = shifted - 12_582_912
     let r = (x - n * 0.693_359_375) - n * -2.121_944_4e-4
@@ -104,6 +105,7 @@ func reluGradient(_ dy: Tensor, output y: Tensor) -> Tensor {
 
 /// Returns `dy · y · (1 − y / scale)`, the gradient through `y = scale · sigmoid(z)`.
 func scaledLogisticGradient(_ dy: Tensor, output y: Tensor, scale: Float) -> Tensor {
+    precondition(scale > 0, "a scaled sigmoid needs a positive scale, got \(scale)")
     let inverseScale = 1 / scale
     return activationGradient(dy, output: y, { g, o in g * o * (1 - o * inverseScale) },
                               scalar: { g, o in g * o * (1 - o * inverseScale) })

@@ -7,16 +7,24 @@ import Foundation
 /// one contiguous chunk per thread. Every kernel computes each element the same way whichever
 /// chunk it falls in, so results do not depend on the thread count.
 public enum ComputeThreads {
+    // Written only under `lock` and before kernels run; read by kernels without it.
     nonisolated(unsafe) private static var threadCount = 1
+    nonisolated(unsafe) private static var configured = false
+    private static let lock = NSLock()
 
     /// The number of threads kernels split their work over.
     public static var count: Int { threadCount }
 
-    /// Sets the thread count of the kernels and of OpenBLAS. Call before training starts, from
-    /// the main thread.
+    /// Sets the thread count of the kernels and of OpenBLAS. Call before training starts. The
+    /// ranks of an in-process world each call it with the same value, so a call that changes
+    /// nothing returns without touching OpenBLAS.
     public static func configure(threads: Int) {
         precondition(threads >= 1, "thread count must be positive, got \(threads)")
+        lock.lock()
+        defer { lock.unlock() }
+        guard !configured || threads != threadCount else { return }
         threadCount = threads
+        configured = true
         BLAS.setThreadCount(threads)
     }
 

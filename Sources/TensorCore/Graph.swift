@@ -35,7 +35,9 @@ public final class Variable {
     /// outputs of `stopGradient`).
     public let requiresGradient: Bool
     /// The gradient of the loss with respect to `value`; nil until backward reaches this node,
-    /// and nil forever for variables that do not require a gradient.
+    /// and nil forever for variables that do not require a gradient. For a parameter read it
+    /// holds only what ops other than `linear` added: `linear` writes its weight and bias
+    /// gradients straight into `Parameter.gradient`, which is the one to read.
     public internal(set) var gradient: Tensor?
 
     /// Adds the output gradient into the inputs' gradients. Nil for leaves.
@@ -79,6 +81,8 @@ public final class Variable {
     func withGradientStorage(_ body: (_ storage: UnsafeMutablePointer<Float>, _ accumulate: Bool) -> Void) {
         guard requiresGradient else { return }
         if let parameter, propagate == nil {
+            precondition(parameter.gradient.shape == value.shape,
+                         "gradient of \(parameter.name) has shape \(parameter.gradient.shape), value \(value.shape)")
             parameter.gradient.scalars.withUnsafeMutableBufferPointer { body($0.baseAddress!, true) }
         } else if gradient == nil {
             gradient = Tensor(shape: value.shape) { body($0.baseAddress!, false) }

@@ -228,6 +228,7 @@ public final class RowShardedEmbeddingTables: EmbeddingStore {
 
         // Gradient dist: each owner receives, per source, the gradients of the keys it served,
         // which are one contiguous run of `uniqueGradients`.
+        precondition(ownerOffsets.count == plan.worldSize + 1, "applyUpdate needs the lookup of the same step first")
         let outgoing = (0..<plan.worldSize).map { owner in
             Array(uniqueGradients[ownerOffsets[owner]..<ownerOffsets[owner + 1]])
         }
