@@ -52,20 +52,7 @@ func scalarLogistic(_ x: Float) -> Float {
 func applyRelu(_ values: UnsafeMutableBufferPointer<Float>) {
     guard let start = values.baseAddress else { return }
     ComputeThreads.forEachChunk(count: values.count) { range in
-        let base = start + range.lowerBound
-        let count = range.count
-        let vectorEnd = count - count % FloatVector.scalarCount
-        var i = 0
-        // A plain loop: the closures of `forEachVector` stay out of line here, a call per vector.
-        while i < vectorEnd {
-            let value = loadVector(base, i)
-            storeVector(value.replacing(with: 0, where: value .< 0), base, i)
-            i += FloatVector.scalarCount
-        }
-        while i < count {
-            base[i] = max(base[i], 0)
-            i += 1
-        }
+        rectify(start + range.lowerBound, into: start + range.lowerBound, count: range.count)
     }
 }
 
@@ -97,34 +84,37 @@ func applyActivation(_ activation: FusedActivation, to values: UnsafeMutableBuff
     }
 }
 
-/// Returns `dy` where the ReLU output `y` is positive and 0 elsewhere.
+/// Returns `dy` where the ReLU output `y` is positive and 0 elsewhere (also where `y` is NaN).
 func reluGradient(_ dy: Tensor, output y: Tensor) -> Tensor {
-    activationGradient(dy, output: y, { g, o in g.replacing(with: 0, where: o .<= 0) },
-                       scalar: { g, o in o > 0 ? g : 0 })
+    activationGradient(dy, output: y) { g, o, d, count in reluGradient(g, output: o, into: d, count: count) }
 }
 
 /// Returns `dy · y · (1 − y / scale)`, the gradient through `y = scale · sigmoid(z)`.
 func scaledLogisticGradient(_ dy: Tensor, output y: Tensor, scale: Float) -> Tensor {
     precondition(scale > 0, "a scaled sigmoid needs a positive scale, got \(scale)")
     let inverseScale = 1 / scale
-    return activationGradient(dy, output: y, { g, o in g * o * (1 - o * inverseScale) },
-                              scalar: { g, o in g * o * (1 - o * inverseScale) })
+    return activationGradient(dy, output: y) { g, o, d, count in
+        forEachVector(count: count, { i in
+            let output = loadVector(o, i)
+            storeVector(loadVector(g, i) * output * (1 - output * inverseScale), d, i)
+        }, remainder: { i in d[i] = g[i] * o[i] * (1 - o[i] * inverseScale) })
+    }
 }
 
-/// Returns `vector(dy, y)` over whole vectors and `scalar(dy, y)` over the remaining elements.
-@inline(__always)
-private func activationGradient(_ dy: Tensor, output y: Tensor,
-                                _ vector: (FloatVector, FloatVector) -> FloatVector,
-                                scalar: (Float, Float) -> Float) -> Tensor {
+/// Returns a new tensor from `kernel(dy, y, result, count)` run on chunks of the elements, one
+/// chunk per thread of `ComputeThreads`.
+private func activationGradient(
+    _ dy: Tensor, output y: Tensor,
+    _ kernel: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
+) -> Tensor {
     precondition(dy.shape == y.shape, "activation gradient shape \(dy.shape) does not match output \(y.shape)")
     return dy.scalars.withUnsafeBufferPointer { gradient in
         y.scalars.withUnsafeBufferPointer { output in
             Tensor(shape: y.shape) { dz in
                 guard let g = gradient.baseAddress, let o = output.baseAddress, let d = dz.baseAddress else { return }
                 ComputeThreads.forEachChunk(count: dz.count) { range in
-                    let (g, o, d) = (g + range.lowerBound, o + range.lowerBound, d + range.lowerBound)
-                    forEachVector(count: range.count, { i in storeVector(vector(loadVector(g, i), loadVector(o, i)), d, i) },
-                                  remainder: { i in d[i] = scalar(g[i], o[i]) })
+                    let offset = range.lowerBound
+                    kernel(g + offset, o + offset, d + offset, range.count)
                 }
             }
         }

@@ -67,9 +67,7 @@ public func linear(_ x: Variable, weight: Variable, bias: Variable?,
             }
             bias?.withGradientStorage { sums, accumulate in
                 if !accumulate { sums.update(repeating: 0, count: outputWidth) }
-                for row in 0..<rows {
-                    addElements(sums, dzBuffer.baseAddress! + row * outputWidth, into: sums, count: outputWidth)
-                }
+                addColumnSums(dzBuffer.baseAddress!, rows: rows, width: outputWidth, stride: outputWidth, into: sums)
             }
         }
     }

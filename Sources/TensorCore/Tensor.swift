@@ -66,7 +66,9 @@ public struct Tensor: Sendable, Equatable {
         scalars.withUnsafeMutableBufferPointer { destination in
             other.scalars.withUnsafeBufferPointer { source in
                 guard let d = destination.baseAddress, let s = source.baseAddress else { return }
-                addElements(d, s, into: d, count: destination.count)
+                ComputeThreads.forEachChunk(count: destination.count) { range in
+                    addElements(s + range.lowerBound, into: d + range.lowerBound, count: range.count)
+                }
             }
         }
     }

@@ -43,17 +43,6 @@ func multiplyElements(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into
     }
 }
 
-/// Writes `a[i] + b[i]` to `result[i]` for `i < count`; `result` may be `a`.
-func addElements(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into result: UnsafeMutablePointer<Float>,
-                 count: Int) {
-    ComputeThreads.forEachChunk(count: count) { range in
-        let (a, b, result) = (a + range.lowerBound, b + range.lowerBound, result + range.lowerBound)
-        forEachVector(count: range.count, { i in
-            storeVector(loadVector(a, i) + loadVector(b, i), result, i)
-        }, remainder: { i in result[i] = a[i] + b[i] })
-    }
-}
-
 /// Returns the product of two tensors of the same shape.
 func multiplied(_ a: Tensor, _ b: Tensor) -> Tensor {
     precondition(a.shape == b.shape, "element-wise shapes differ: \(a.shape) and \(b.shape)")
