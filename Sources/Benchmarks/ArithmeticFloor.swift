@@ -5,8 +5,8 @@ import TensorCore
 /// matrix products. It is measured two ways: the step's sgemm FLOPs divided by the best sgemm
 /// rate, and the sum of the times of the step's own products, each run alone on warm operands.
 ///
-/// The first is the floor the hardware sets; the second also counts what OpenBLAS loses on the
-/// thin shapes these models have (a 1024 × 8 gradient, say), which no other code can win back.
+/// The first is the floor the hardware sets. The second also counts what OpenBLAS loses on the
+/// thin shapes these models have (a 1024 × 8 gradient, say), because no other code wins that back.
 struct ArithmeticFloor {
     /// A product large enough for OpenBLAS to reach its best rate on one core.
     static let peakShape = GEMMShape(transposeA: false, transposeB: false, m: 2048, n: 672, k: 672)

@@ -134,7 +134,7 @@ public final class MPICommunicator: Communicator {
                              tv_nsec: Int((pollIntervalSeconds - pollIntervalSeconds.rounded(.down)) * 1e9))
         var polls = 0
         // With an interval of 0 the first polls only yield, which keeps Open MPI's fragments
-        // moving; a peer that is still far behind is then waited for in 20 µs sleeps, so the
+        // moving. A peer that is still far behind is then waited for in 20 µs sleeps, so the
         // loop does not hold the core that backward needs.
         var idlePause = timespec(tv_sec: 0, tv_nsec: 20_000)
         while true {

@@ -65,9 +65,10 @@ public enum BLAS {
         if getenv(threadCountVariable) == nil {
             setenv(threadCountVariable, "1", 0)
         }
-        // An idle OpenBLAS thread spins for 2^N cycles before it sleeps. With the long default
-        // it held a core that the other kernel thread of `train.threads` 2 needed, and PEPNet
-        // swung between 26k and 35k samples/s from run to run; at 2^4 it sleeps at once.
+        // An idle OpenBLAS thread spins for 2^N cycles before it sleeps. With the long default it
+        // held a core that the other kernel thread needed at `train.threads` 2, so PEPNet swung
+        // between 26k and 35k samples/s from run to run. At 2^4 it sleeps almost at once.
+        // NOTE: the slow mode still appeared in 1 of 6 runs afterwards; its cause is not known.
         if getenv(threadTimeoutVariable) == nil {
             setenv(threadTimeoutVariable, "4", 0)
         }

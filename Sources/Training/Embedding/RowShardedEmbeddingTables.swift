@@ -68,7 +68,7 @@ public final class RowShardedEmbeddingTables: EmbeddingStore {
     /// The summed gradient of each unique row of the batch. Rows are stored in the order of
     /// `requestedKeys` (owner 0's keys first), so each owner's gradients are one contiguous run.
     private var uniqueGradients: [Float] = []
-    /// Where each owner's run starts in `uniqueGradients`, `[W + 1]`.
+    /// The start of each owner's run in `uniqueGradients`, `[W + 1]`; the last entry is its count.
     private var ownerOffsets: [Int] = []
     /// The offset of each batch position's unique row, `[B·F]`, so the gradient pass needs no
     /// hashing.

@@ -133,7 +133,7 @@ final class GradientBucketBuffers {
         storage.deallocate()
     }
 
-    /// The floats of `bucket`, for the allreduce.
+    /// Returns the floats of `bucket`, for the allreduce.
     func buffer(_ bucket: Int) -> UnsafeMutableBufferPointer<Float> {
         UnsafeMutableBufferPointer(rebasing: storage[bucketRanges[bucket]])
     }
