@@ -25,23 +25,36 @@ struct ArithmeticFloor {
         Double(Self.peakShape.flops) / GEMMLog.secondsPerCall(Self.peakShape, minimumSeconds: 0.5)
     }
 
-    /// Returns the seconds per step of the step's products, each shape timed alone, and how many
-    /// shapes were timed. Models whose groups change size every batch (APG and M2M by scene) have
-    /// hundreds of shapes. So the largest are timed until they cover 98% of the FLOPs or number
-    /// 48, and the rest are counted at the timed shapes' average rate.
-    func measureOwnShapes() -> (seconds: Double, timedShapes: Int, shapes: Int) {
+    /// One product shape of a step: its calls per step and, when it was timed, seconds per call.
+    struct ShapeTiming {
+        let shape: GEMMShape
+        let callsPerStep: Double
+        let secondsPerCall: Double?
+    }
+
+    /// Returns the seconds per step of the step's products, each shape timed alone, and the
+    /// shapes largest first. Models whose groups change size every batch (APG and M2M by scene)
+    /// have hundreds of shapes. So the largest are timed until they cover 98% of the FLOPs or
+    /// number 48, and the rest are counted at the timed shapes' average rate.
+    func measureOwnShapes() -> (seconds: Double, timedShapes: Int, shapes: [ShapeTiming]) {
         let byFlops = calls.sorted { $0.key.flops * $0.value > $1.key.flops * $1.value }
         let totalFlops = Double(byFlops.reduce(0) { $0 + $1.key.flops * $1.value })
         var timedFlops = 0.0
         var timedSeconds = 0.0
-        var timed = 0
-        for (shape, count) in byFlops where timed < 48 && timedFlops < 0.98 * totalFlops {
-            timedSeconds += Double(count) * GEMMLog.secondsPerCall(shape, minimumSeconds: 0.05)
-            timedFlops += Double(shape.flops * count)
-            timed += 1
+        var timings: [ShapeTiming] = []
+        for (shape, count) in byFlops {
+            var secondsPerCall: Double?
+            if timings.count < 48 && timedFlops < 0.98 * totalFlops {
+                let seconds = GEMMLog.secondsPerCall(shape, minimumSeconds: 0.05)
+                secondsPerCall = seconds
+                timedSeconds += Double(count) * seconds
+                timedFlops += Double(shape.flops * count)
+            }
+            timings.append(ShapeTiming(shape: shape, callsPerStep: Double(count) / Double(steps), secondsPerCall: secondsPerCall))
         }
         let remainder = timedFlops > 0 ? (totalFlops - timedFlops) * timedSeconds / timedFlops : 0
-        return ((timedSeconds + remainder) / Double(steps), timed, byFlops.count)
+        let timed = timings.filter { $0.secondsPerCall != nil }.count
+        return ((timedSeconds + remainder) / Double(steps), timed, timings)
     }
 }
 

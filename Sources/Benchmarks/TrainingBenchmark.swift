@@ -19,6 +19,8 @@ enum TrainingBenchmark {
         var warmup = 10
         /// Overrides `train.threads` when given.
         var threads: Int?
+        /// How many of the step's largest matrix product shapes to list (`train` only).
+        var products = 0
         // `embeddings` only:
         var contextIds = 100_000_000
         var rows = 1_000_000
@@ -42,6 +44,7 @@ enum TrainingBenchmark {
             case "--steps": options.steps = try positive(value, option: name)
             case "--warmup": options.warmup = try positive(value, option: name)
             case "--threads": options.threads = try positive(value, option: name)
+            case "--products": options.products = try positive(value, option: name)
             case "--context-ids": options.contextIds = try positive(value, option: name)
             case "--rows": options.rows = try positive(value, option: name)
             case "--dimension": options.dimension = try positive(value, option: name)
@@ -53,7 +56,8 @@ enum TrainingBenchmark {
 
     /// `train`: a config file's model on its data.
     static func run(arguments: [String]) throws {
-        let options = try parse(arguments, allowed: ["--config", "--data-dir", "--steps", "--warmup", "--threads"])
+        let options = try parse(arguments, allowed: ["--config", "--data-dir", "--steps", "--warmup", "--threads",
+                                                        "--products"])
         var config = try TrainerConfig.load(path: options.configPath)
         if let threads = options.threads {
             config.train.threads = threads
@@ -202,8 +206,11 @@ enum TrainingBenchmark {
                      stepSeconds / (flopsPerStep / peakRate)))
         print(String(format: "  floor at the rates of the step's own shapes, each product run alone: %.2f ms, step / floor = %.2f",
                      1000 * ownShapes.seconds, stepSeconds / ownShapes.seconds)
-              + (ownShapes.timedShapes < ownShapes.shapes
-                 ? " (\(ownShapes.timedShapes) largest of \(ownShapes.shapes) shapes timed, the rest at their average rate)" : ""))
+              + (ownShapes.timedShapes < ownShapes.shapes.count
+                 ? " (\(ownShapes.timedShapes) largest of \(ownShapes.shapes.count) shapes timed, the rest at their average rate)" : ""))
+        if options.products > 0 {
+            printProducts(ownShapes.shapes.prefix(options.products), flopsPerStep: flopsPerStep)
+        }
 
         let schema = dataset.schema
         let stateWidth = config.train.sparseOptimizer == "rowWiseAdagrad" ? 1 : 2
@@ -221,6 +228,25 @@ enum TrainingBenchmark {
         print(String(format: "peak resident memory per rank, against 1.3 × tables / W + dense = %.2f GiB:", bound / 1_073_741_824))
         for (rank, peak) in peaks.enumerated() {
             print(String(format: "  rank %d  %.1f MiB  (%.2f times the bound)", rank, Double(peak) / 1_048_576, Double(peak) / bound))
+        }
+    }
+
+    /// Prints one line per product shape: calls and MFLOP per step, its share of the step's FLOPs,
+    /// and, when it was timed alone, its time per step and rate.
+    static func printProducts(_ shapes: ArraySlice<ArithmeticFloor.ShapeTiming>, flopsPerStep: Double) {
+        print("largest matrix products per step (rank 0), each timed alone:")
+        print("  " + "shape".padding(toLength: 26, withPad: " ", startingAt: 0)
+              + "calls   MFLOP   share   ms alone  GFLOP/s")
+        for timing in shapes {
+            let flops = Double(timing.shape.flops) * timing.callsPerStep
+            var line = "  " + timing.shape.description.padding(toLength: 26, withPad: " ", startingAt: 0)
+                + String(format: "%5.1f %7.1f  %5.1f%%", timing.callsPerStep, flops / 1e6, 100 * flops / flopsPerStep)
+            if let seconds = timing.secondsPerCall {
+                line += String(format: "  %8.3f  %7.1f", 1000 * seconds * timing.callsPerStep, Double(timing.shape.flops) / seconds / 1e9)
+            } else {
+                line += "  (not timed)"
+            }
+            print(line)
         }
     }
 
