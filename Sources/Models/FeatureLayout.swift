@@ -61,6 +61,9 @@ public protocol RankingModel: AnyObject {
     var parameters: [Parameter] { get }
     /// Number of logits per row.
     var taskCount: Int { get }
+    /// State that training changes outside the optimizer, in a fixed order, the same on every
+    /// rank; empty for most models.
+    var buffers: [ModelBuffer] { get }
 
     /// Computes one logit per task.
     /// - Parameters:

@@ -15,10 +15,11 @@ import TensorCore
 /// log loss was 0.612 with a momentum of 0.9, and with 0.99 it was 0.643 as a plain moving
 /// average and 0.783 with the warm-up below.
 ///
-/// NOTE: batch statistics and running statistics are per rank: with W ranks each normalizes over
-/// its own B/W rows and keeps its own running statistics, which are not dense parameters, so they
-/// are neither averaged over ranks nor saved with the parameters.
+/// With W ranks each rank normalizes over its own B/W rows and moves its own running statistics.
+/// They are `buffers`, which the trainer averages over ranks before a checkpoint or an evaluation
+/// and saves in checkpoints, so every rank scores with the same statistics.
 public final class PartitionedNormalization {
+    public let name: String
     /// `[N]`.
     public let sharedGamma: Parameter
     /// `[N]`.
@@ -38,9 +39,26 @@ public final class PartitionedNormalization {
         sceneGamma = Parameter(name: name + ".scene.gamma", value: Tensor(repeating: 1, shape: [sceneCount, width]))
         sceneBeta = Parameter(name: name + ".scene.beta", value: Tensor(zeros: [sceneCount, width]))
         statistics = BatchNormStatistics(width: width, momentum: momentum)
+        self.name = name
     }
 
     public var parameters: [Parameter] { [sharedGamma, sharedBeta, sceneGamma, sceneBeta] }
+
+    /// The running mean and variance `[N]`, and the number of batches folded into them `[1]`,
+    /// which sets the warm-up factor of the next update. The count travels as a Float, exact up to
+    /// 2²⁴ batches, long after the factor has settled at `momentum`.
+    public var buffers: [ModelBuffer] {
+        let statistics = statistics
+        let width = statistics.runningMean.count
+        return [
+            ModelBuffer(name: name + ".running.mean", count: width, read: { statistics.runningMean.scalars },
+                        write: { statistics.runningMean = Tensor(shape: [width], scalars: $0) }),
+            ModelBuffer(name: name + ".running.variance", count: width, read: { statistics.runningVariance.scalars },
+                        write: { statistics.runningVariance = Tensor(shape: [width], scalars: $0) }),
+            ModelBuffer(name: name + ".running.updates", count: 1, read: { [unowned self] in [Float(updateCount)] },
+                        write: { [unowned self] in updateCount = Int($0[0].rounded()) }),
+        ]
+    }
 
     /// Normalizes `x` `[B, N]` and applies each row's scene scale and shift; `scenes` is `[B]`.
     public func callAsFunction(_ x: Variable, scenes: [Int32]) -> Variable {

@@ -115,6 +115,8 @@ public final class STAR: RankingModel {
                             sceneCount: context.sceneCount, seed: context.seed)
         })
 
+    public var buffers: [ModelBuffer] { normalization.buffers }
+
     public var parameters: [Parameter] {
         normalization.parameters + layers.flatMap(\.parameters) + head.parameters
             + auxiliaryLayers.flatMap(\.parameters) + auxiliaryHead.parameters

@@ -59,6 +59,15 @@ enum CheckpointCompatibility {
             }
         }
 
+        if let savedBuffers = manifest.buffers {
+            let buffers = trainer.model.buffers
+            let savedNames = savedBuffers.map { "\($0.name) [\($0.count)]" }
+            let names = buffers.map { "\($0.name) [\($0.count)]" }
+            if savedNames != names {
+                throw reject("the model buffers", savedNames.joined(separator: ", "), names.joined(separator: ", "))
+            }
+        }
+
         if resuming, manifest.trainRows != trainer.dataset.train.count {
             throw reject("the number of training rows", String(manifest.trainRows),
                          "\(trainer.dataset.train.count); resume on the data the checkpoint was trained on")

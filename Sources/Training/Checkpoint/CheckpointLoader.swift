@@ -7,6 +7,8 @@ public struct LoadedCheckpoint: Sendable {
     public let directory: URL
     public let manifest: CheckpointManifest
     public let stepLosses: [StepLoss]
+    /// Log lines, one for each kind of state that this build saves but the checkpoint lacks.
+    public let warnings: [String]
 
     public var position: TrainingPosition {
         TrainingPosition(epoch: manifest.epoch, stepInEpoch: manifest.stepInEpoch)
@@ -87,6 +89,7 @@ public enum CheckpointLoader {
             try CheckpointCompatibility.check(manifest, against: trainer, resuming: resuming,
                                               manifestPath: directory.appendingPathComponent(CheckpointManifest.fileName).path)
             try loadDense(manifest, directory: directory, into: trainer)
+            let warnings = try loadBuffers(manifest, directory: directory, into: trainer)
             for feature in trainer.layout.names.indices {
                 try loadTable(feature, manifest: manifest, directory: directory, into: trainer)
             }
@@ -100,7 +103,7 @@ public enum CheckpointLoader {
                     lazyAdam.stepCount = manifest.sparseOptimizer.stepCount ?? 0
                 }
             }
-            return LoadedCheckpoint(directory: directory, manifest: manifest, stepLosses: losses)
+            return LoadedCheckpoint(directory: directory, manifest: manifest, stepLosses: losses, warnings: warnings)
         }
     }
 
@@ -144,6 +147,31 @@ public enum CheckpointLoader {
             }
         }
         (trainer.optimizer as? ElementwiseOptimizer)?.state = optimizerState
+    }
+
+    /// Restores the model's buffers. A checkpoint of an earlier build has none, so the buffers
+    /// keep their initial values and the returned warning says so.
+    static func loadBuffers(_ manifest: CheckpointManifest, directory: URL, into trainer: Trainer) throws -> [String] {
+        let buffers = trainer.model.buffers
+        guard let saved = manifest.buffers else {
+            guard !buffers.isEmpty else { return [] }
+            return ["checkpoint \(directory.path) has no model buffers (\(buffers.map(\.name).joined(separator: ", "))): "
+                    + "it was written by an earlier build, so they start from their initial values"]
+        }
+        guard !saved.isEmpty else { return [] }
+        let reader = try entry(CheckpointManifest.buffersFileName, in: manifest, directory: directory)
+        let values = try reader.readAll(Float.self)
+        let expected = saved.reduce(0) { $0 + $1.count }
+        guard values.count == expected else {
+            throw CheckpointError.invalidManifest(path: reader.url.path,
+                                                  reason: "holds \(values.count) values but the buffers need \(expected)")
+        }
+        var offset = 0
+        for (buffer, entry) in zip(buffers, saved) {
+            buffer.write(Array(values[offset..<(offset + entry.count)]))
+            offset += entry.count
+        }
+        return []
     }
 
     /// Reads a table's rows and state files front to back and keeps the rows this rank holds.

@@ -8,6 +8,7 @@ import Foundation
 ///     manifest.json              this manifest, written last
 ///     dense.bin                  every dense parameter in `dense` order, Float32
 ///     dense-optimizer.bin        per dense parameter, its `stateSlots` state tensors, Float32
+///     buffers.bin                the model's buffers in `buffers` order, Float32 (only if it has any)
 ///     step-losses.bin            `[steps, 1 + T]` Float64: rows of the step, then each task's loss
 ///     table-<f>.rows.bin         feature f's table `[R, D]` in global row order, Float32
 ///     table-<f>.state.bin        its sparse optimizer state `[R, stateWidth]`, Float32
@@ -21,6 +22,7 @@ public struct CheckpointManifest: Codable, Equatable, Sendable {
     public static let denseFileName = "dense.bin"
     public static let denseOptimizerFileName = "dense-optimizer.bin"
     public static let stepLossesFileName = "step-losses.bin"
+    public static let buffersFileName = "buffers.bin"
 
     public static func rowsFileName(feature: Int) -> String { "table-\(feature).rows.bin" }
     public static func stateFileName(feature: Int) -> String { "table-\(feature).state.bin" }
@@ -45,6 +47,12 @@ public struct CheckpointManifest: Codable, Equatable, Sendable {
         public var shape: [Int]
         /// State tensors of the dense optimizer for this parameter (0 before its first update).
         public var stateSlots: Int
+    }
+
+    /// A model buffer (running statistics), averaged over ranks before the save.
+    public struct BufferEntry: Codable, Equatable, Sendable {
+        public var name: String
+        public var count: Int
     }
 
     public struct OptimizerEntry: Codable, Equatable, Sendable {
@@ -76,6 +84,8 @@ public struct CheckpointManifest: Codable, Equatable, Sendable {
     public var files: [FileEntry]
     public var tables: [TableEntry]
     public var dense: [DenseEntry]
+    /// Nil in checkpoints of builds that saved no buffers.
+    public var buffers: [BufferEntry]?
     public var denseOptimizer: OptimizerEntry
     public var sparseOptimizer: OptimizerEntry
 

@@ -59,6 +59,7 @@ public struct CheckpointWriter {
         let communicator = trainer.communicator
         let isRoot = communicator.rank == 0
         let step = trainer.globalStep
+        try trainer.synchronizeBuffers()
         let final = folder.appendingPathComponent(CheckpointManifest.directoryName(step: step), isDirectory: true)
         let temporary = folder.appendingPathComponent(CheckpointManifest.directoryName(step: step) + ".tmp-\(getpid())",
                                                       isDirectory: true)
@@ -81,6 +82,9 @@ public struct CheckpointWriter {
         let diskFull = trainer.testHooks.diskFullAtStep == step
         attempt { files += try writeDense(trainer, into: temporary, device: diskFull ? "/dev/full" : nil) }
         attempt { files.append(try writeStepLosses(stepLosses, taskCount: trainer.taskNames.count, into: temporary)) }
+        if !trainer.model.buffers.isEmpty {
+            attempt { files.append(try writeBuffers(trainer, into: temporary)) }
+        }
         for feature in trainer.layout.names.indices {
             var writers: (rows: CheckpointFileWriter, state: CheckpointFileWriter)?
             attempt {
@@ -211,6 +215,14 @@ public struct CheckpointWriter {
         return [try values.finish(), try state.finish()]
     }
 
+    private func writeBuffers(_ trainer: Trainer, into directory: URL) throws -> CheckpointManifest.FileEntry {
+        let writer = try CheckpointFileWriter(url: directory.appendingPathComponent(CheckpointManifest.buffersFileName))
+        for buffer in trainer.model.buffers {
+            try writer.append(buffer.read())
+        }
+        return try writer.finish()
+    }
+
     private func writeStepLosses(_ losses: [StepLoss], taskCount: Int,
                                  into directory: URL) throws -> CheckpointManifest.FileEntry {
         let writer = try CheckpointFileWriter(url: directory.appendingPathComponent(CheckpointManifest.stepLossesFileName))
@@ -229,9 +241,6 @@ public struct CheckpointWriter {
                               files: [CheckpointManifest.FileEntry]) -> CheckpointManifest {
         let optimizerState = (trainer.optimizer as? ElementwiseOptimizer)?.state ?? [:]
         let sparse = trainer.embeddings.sparseOptimizer
-        // NOTE: only parameters are saved. The running statistics of PartitionedNormalization
-        // (STAR) are per rank and not parameters, so a resumed STAR run starts them afresh and
-        // does not match an uninterrupted run exactly.
         return CheckpointManifest(
             formatVersion: CheckpointManifest.currentFormatVersion, modelName: trainer.config.model.name,
             config: trainer.config, worldSize: trainer.communicator.worldSize, globalStep: trainer.globalStep,
@@ -246,6 +255,7 @@ public struct CheckpointWriter {
             dense: trainer.model.parameters.map {
                 CheckpointManifest.DenseEntry(name: $0.name, shape: $0.shape, stateSlots: optimizerState[$0.name]?.count ?? 0)
             },
+            buffers: trainer.model.buffers.map { CheckpointManifest.BufferEntry(name: $0.name, count: $0.count) },
             denseOptimizer: CheckpointManifest.OptimizerEntry(name: trainer.config.train.optimizer,
                                                               stepCount: (trainer.optimizer as? ElementwiseOptimizer)?.stepCount),
             sparseOptimizer: CheckpointManifest.OptimizerEntry(name: trainer.config.train.sparseOptimizer,

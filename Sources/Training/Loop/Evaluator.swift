@@ -12,6 +12,7 @@ extension Trainer {
     /// computed from them, do not depend on it. Returns the probabilities `[N, T]` on rank 0
     /// and nil on the other ranks.
     public func predictTestSplit() throws -> [Float]? {
+        try synchronizeBuffers()
         let split = dataset.test
         let taskCount = model.taskCount
         let featureCount = layout.names.count

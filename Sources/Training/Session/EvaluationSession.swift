@@ -63,7 +63,10 @@ public enum EvaluationSession {
         }
         let trainer = try Trainer(config: config, dataset: dataset, communicator: communicator)
         let clock = DispatchClock.now()
-        _ = try CheckpointLoader.load(directory.path, into: trainer, resuming: false)
+        let checkpoint = try CheckpointLoader.load(directory.path, into: trainer, resuming: false)
+        if communicator.rank == 0 {
+            for warning in checkpoint.warnings { logger.warning(warning) }
+        }
         logger.info("loaded the checkpoint in \(String(format: "%.2f", DispatchClock.seconds(since: clock))) s")
 
         let scores = try trainer.predictTestSplit()

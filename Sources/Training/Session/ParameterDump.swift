@@ -10,7 +10,8 @@ public struct ParameterDump: Equatable, Sendable {
     public static let magic: [UInt8] = Array("TRPD".utf8)
     public static let version: UInt32 = 1
 
-    /// Arrays in a fixed order: dense parameters, then `embedding.<feature>` tables.
+    /// Arrays in a fixed order: dense parameters, then `embedding.<feature>` tables, then the
+    /// model's `buffer.<name>` buffers (running statistics, averaged over ranks).
     public var arrays: [(name: String, values: [Float])]
     /// `[steps][T]`.
     public var stepLosses: [[Double]]

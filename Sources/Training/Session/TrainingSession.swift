@@ -132,6 +132,9 @@ public enum TrainingSession {
             start = checkpoint.position
             summary.stepLosses = checkpoint.stepLosses
             report = checkpoint.manifest.metrics
+            if communicator.rank == 0 {
+                for warning in checkpoint.warnings { logger.warning(warning) }
+            }
             logger.info("resumed from \(checkpoint.directory.path) (saved on \(checkpoint.manifest.worldSize) rank(s)) at epoch \(start.epoch + 1), step \(start.stepInEpoch) of the epoch, global step \(trainer.globalStep); loaded in \(String(format: "%.2f", DispatchClock.seconds(since: clock))) s")
         }
         var checkpointWriter = try makeCheckpointWriter(settings, runDirectory: output)
@@ -247,6 +250,9 @@ public enum TrainingSession {
             for (feature, name) in trainer.layout.names.enumerated() {
                 let table = try trainer.embeddings.gatherTable(feature, root: 0)
                 arrays.append((name: "embedding." + name, values: table ?? []))
+            }
+            for buffer in trainer.model.buffers {
+                arrays.append((name: "buffer." + buffer.name, values: buffer.read()))
             }
             let dump = ParameterDump(arrays: arrays, stepLosses: summary.stepLosses.map(\.taskLosses))
             if options.keepFinalParameters {

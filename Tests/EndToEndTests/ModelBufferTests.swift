@@ -1,0 +1,178 @@
+import Communication
+import Foundation
+import Models
+@testable import Training
+import XCTest
+
+/// Model buffers (STAR's running statistics): averaged over ranks, saved in checkpoints, restored
+/// on resume and by `trainer eval`.
+final class ModelBufferTests: XCTestCase {
+    /// STAR on the synthetic data; 3,000 rows and 256-row batches give 11 steps an epoch.
+    func starConfig(_ folder: URL, steps: Int) throws -> TrainerConfig {
+        var config = try syntheticConfig(directory: folder.appendingPathComponent("data"), rows: 3_000, batchSize: 256,
+                                         maxSteps: steps, epochs: 3)
+        config.model = ModelConfig(name: "star", options: [
+            "hiddenUnits": .array([.number(16), .number(8)]),
+            "auxiliaryUnits": .array([.number(4)]),
+        ])
+        return config
+    }
+
+    func train(_ config: TrainerConfig, worldSize: Int, folder: URL, runName: String? = nil,
+               resumeFrom: String? = nil) throws -> [RunSummary] {
+        var options = RunOptions(config: config, configSource: "test", cacheDirectory: folder.appendingPathComponent("cache").path)
+        options.keepFinalParameters = true
+        options.runDirectory = runName.map { folder.appendingPathComponent($0).path }
+        options.resumeFrom = resumeFrom
+        return try InProcessWorld.run(worldSize: worldSize) { communicator in
+            try TrainingSession.run(options, communicator: communicator,
+                                    logger: Logger(rank: communicator.rank, worldSize: worldSize, console: DiscardSink()))
+        }
+    }
+
+    func evaluate(_ checkpoint: String, worldSize: Int, folder: URL, console: LogSink = DiscardSink()) throws -> EvaluationReport {
+        var options = EvaluationOptions(checkpoint: checkpoint, cacheDirectory: folder.appendingPathComponent("cache").path)
+        options.outputDirectory = folder.appendingPathComponent("eval-\(UUID().uuidString)").path
+        let reports = try InProcessWorld.run(worldSize: worldSize) { communicator in
+            try EvaluationSession.run(options, communicator: communicator,
+                                      logger: Logger(rank: communicator.rank, worldSize: worldSize, console: console))
+        }
+        return try XCTUnwrap(reports[0])
+    }
+
+    func bufferArrays(_ summary: RunSummary) throws -> [(name: String, values: [Float])] {
+        try XCTUnwrap(summary.finalParameters).arrays.filter { $0.name.hasPrefix("buffer.") }
+    }
+
+    func testBuffersAverageOverRanks() throws {
+        let folder = try temporaryDirectory(self)
+        let config = try starConfig(folder, steps: 1)
+        var options = RunOptions(config: config, configSource: "test", cacheDirectory: folder.appendingPathComponent("cache").path)
+        options.runDirectory = nil
+        let results = try InProcessWorld.run(worldSize: 3) { communicator -> [[Float]] in
+            let logger = Logger(rank: communicator.rank, worldSize: 3, console: DiscardSink())
+            let dataset = try TrainingSession.openDataset(options, communicator: communicator, logger: logger)
+            let trainer = try Trainer(config: config, dataset: dataset, communicator: communicator)
+            let buffers = trainer.model.buffers
+            for (index, buffer) in buffers.enumerated() {
+                buffer.write((0..<buffer.count).map { Float(communicator.rank + 1) * 0.1 + Float(index) + Float($0) / 7 })
+            }
+            try trainer.synchronizeBuffers()
+            return buffers.map { $0.read() }
+        }
+        XCTAssertEqual(results[1], results[0], "ranks 0 and 1 agree")
+        XCTAssertEqual(results[2], results[0], "ranks 0 and 2 agree")
+        let names = ["running.mean", "running.variance", "running.updates"]
+        XCTAssertEqual(results[0].count, names.count)
+        for (index, values) in results[0].enumerated() {
+            for (position, value) in values.enumerated() {
+                let perRank = (1...3).map { Double(Float($0) * 0.1 + Float(index) + Float(position) / 7) }
+                let expected = index == 2 ? (perRank.reduce(0, +) / 3).rounded() : perRank.reduce(0, +) / 3
+                XCTAssertEqual(Double(value), expected, accuracy: 1e-6, "\(names[index])[\(position)]")
+            }
+        }
+    }
+
+    func testStarResumeRestoresStatistics() throws {
+        let folder = try temporaryDirectory(self)
+        var config = try starConfig(folder, steps: 16)
+        let uninterrupted = try train(config, worldSize: 2, folder: folder)
+        let buffers = try bufferArrays(uninterrupted[0])
+        XCTAssertEqual(buffers.map(\.name), ["buffer.norm.running.mean", "buffer.norm.running.variance",
+                                             "buffer.norm.running.updates"])
+        XCTAssertTrue(buffers[0].values.contains { $0 != 0 }, "the running mean moved from its initial zeros")
+        XCTAssertEqual(buffers[2].values, [16], "one update per step")
+        XCTAssertEqual(try bufferArrays(uninterrupted[1]).map(\.values), buffers.map(\.values), "both ranks end with the same buffers")
+
+        // The save at step 8 averages the statistics over ranks, which the uninterrupted run does
+        // only at the end of the epoch. Averaging commutes with the moving average, so the two
+        // agree up to float rounding, and the parameters (trained on batch statistics) exactly.
+        config.train.checkpointEverySteps = 8
+        let checkpointed = try train(config, worldSize: 2, folder: folder, runName: "first")
+        let expected = try XCTUnwrap(checkpointed[0].finalParameters)
+        for (a, b) in zip(expected.arrays, try XCTUnwrap(uninterrupted[0].finalParameters).arrays) {
+            XCTAssertEqual(a.name, b.name)
+            if a.name.hasPrefix("buffer.") {
+                for (x, y) in zip(a.values, b.values) { XCTAssertEqual(x, y, accuracy: 1e-6 * max(1, abs(y)), a.name) }
+            } else {
+                XCTAssertEqual(a.values, b.values, a.name)
+            }
+        }
+
+        let middle = folder.appendingPathComponent("first/checkpoints/step-8").path
+        let resumed = try train(config, worldSize: 2, folder: folder, runName: "second", resumeFrom: middle)
+        XCTAssertEqual(resumed[0].finalParameters, expected, "parameters, tables and buffers")
+    }
+
+    func testStarEvalRepeatsRunsEvaluation() throws {
+        let folder = try temporaryDirectory(self)
+        var config = try starConfig(folder, steps: 10)
+        config.train.checkpointEverySteps = 10
+        let summary = try train(config, worldSize: 2, folder: folder, runName: "run")
+        let expected = try XCTUnwrap(summary[0].evaluation)
+        let checkpoint = folder.appendingPathComponent("run").path
+        XCTAssertEqual(try evaluate(checkpoint, worldSize: 1, folder: folder), expected, "1 rank")
+        XCTAssertEqual(try evaluate(checkpoint, worldSize: 2, folder: folder), expected, "2 ranks")
+    }
+
+    func testCheckpointWithoutBuffersWarns() throws {
+        let folder = try temporaryDirectory(self)
+        var config = try starConfig(folder, steps: 4)
+        config.train.checkpointEverySteps = 4
+        _ = try train(config, worldSize: 1, folder: folder, runName: "run")
+        let checkpoint = folder.appendingPathComponent("run/checkpoints/step-4")
+        let manifestURL = checkpoint.appendingPathComponent(CheckpointManifest.fileName)
+        var manifest = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: manifestURL)) as? [String: Any])
+        XCTAssertNotNil(manifest["buffers"])
+        manifest["buffers"] = nil
+        try JSONSerialization.data(withJSONObject: manifest).write(to: manifestURL)
+
+        let log = CapturingSink()
+        _ = try evaluate(checkpoint.path, worldSize: 1, folder: folder, console: log)
+        let warning = try XCTUnwrap(log.lines.first { $0.contains("has no model buffers") }, log.lines.joined(separator: "\n"))
+        XCTAssertTrue(warning.contains("norm.running.mean"), warning)
+        XCTAssertTrue(warning.contains("earlier build"), warning)
+    }
+
+    func testMismatchedBuffersAreRejected() throws {
+        let folder = try temporaryDirectory(self)
+        var config = try starConfig(folder, steps: 2)
+        config.train.checkpointEverySteps = 2
+        _ = try train(config, worldSize: 1, folder: folder, runName: "run")
+        let checkpoint = folder.appendingPathComponent("run/checkpoints/step-2")
+        let manifestURL = checkpoint.appendingPathComponent(CheckpointManifest.fileName)
+        var manifest = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: manifestURL)) as? [String: Any])
+        var buffers = try XCTUnwrap(manifest["buffers"] as? [[String: Any]])
+        buffers[0]["name"] = "norm.running.median"
+        manifest["buffers"] = buffers
+        try JSONSerialization.data(withJSONObject: manifest).write(to: manifestURL)
+
+        do {
+            _ = try evaluate(checkpoint.path, worldSize: 1, folder: folder)
+            XCTFail("expected an error")
+        } catch {
+            let message = String(describing: error)
+            XCTAssertTrue(message.contains("the model buffers"), message)
+            XCTAssertTrue(message.contains("norm.running.median"), message)
+            XCTAssertTrue(message.contains(manifestURL.path), message)
+        }
+    }
+}
+
+/// A log sink that keeps every line, for tests that check a warning.
+final class CapturingSink: LogSink, @unchecked Sendable {  // Every access takes `lock`.
+    private let lock = NSLock()
+    private var stored: [String] = []
+
+    func write(_ text: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        stored.append(text)
+    }
+
+    var lines: [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return stored
+    }
+}
