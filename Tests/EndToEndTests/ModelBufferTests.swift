@@ -40,6 +40,19 @@ final class ModelBufferTests: XCTestCase {
         return try XCTUnwrap(reports[0])
     }
 
+    /// Trains STAR for 2 steps on 1 rank, saves a checkpoint, and rewrites its manifest with `edit`.
+    func checkpointWithEditedManifest(_ folder: URL, _ edit: (inout [String: Any]) throws -> Void) throws -> URL {
+        var config = try starConfig(folder, steps: 2)
+        config.train.checkpointEverySteps = 2
+        _ = try train(config, worldSize: 1, folder: folder, runName: "run")
+        let checkpoint = folder.appendingPathComponent("run/checkpoints/step-2")
+        let manifestURL = checkpoint.appendingPathComponent(CheckpointManifest.fileName)
+        var manifest = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: manifestURL)) as? [String: Any])
+        try edit(&manifest)
+        try JSONSerialization.data(withJSONObject: manifest).write(to: manifestURL)
+        return checkpoint
+    }
+
     func bufferArrays(_ summary: RunSummary) throws -> [(name: String, values: [Float])] {
         try XCTUnwrap(summary.finalParameters).arrays.filter { $0.name.hasPrefix("buffer.") }
     }
@@ -117,15 +130,10 @@ final class ModelBufferTests: XCTestCase {
 
     func testCheckpointWithoutBuffersWarns() throws {
         let folder = try temporaryDirectory(self)
-        var config = try starConfig(folder, steps: 4)
-        config.train.checkpointEverySteps = 4
-        _ = try train(config, worldSize: 1, folder: folder, runName: "run")
-        let checkpoint = folder.appendingPathComponent("run/checkpoints/step-4")
-        let manifestURL = checkpoint.appendingPathComponent(CheckpointManifest.fileName)
-        var manifest = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: manifestURL)) as? [String: Any])
-        XCTAssertNotNil(manifest["buffers"])
-        manifest["buffers"] = nil
-        try JSONSerialization.data(withJSONObject: manifest).write(to: manifestURL)
+        let checkpoint = try checkpointWithEditedManifest(folder) { manifest in
+            XCTAssertNotNil(manifest["buffers"])
+            manifest["buffers"] = nil
+        }
 
         let log = CapturingSink()
         _ = try evaluate(checkpoint.path, worldSize: 1, folder: folder, console: log)
@@ -136,16 +144,12 @@ final class ModelBufferTests: XCTestCase {
 
     func testMismatchedBuffersAreRejected() throws {
         let folder = try temporaryDirectory(self)
-        var config = try starConfig(folder, steps: 2)
-        config.train.checkpointEverySteps = 2
-        _ = try train(config, worldSize: 1, folder: folder, runName: "run")
-        let checkpoint = folder.appendingPathComponent("run/checkpoints/step-2")
+        let checkpoint = try checkpointWithEditedManifest(folder) { manifest in
+            var buffers = try XCTUnwrap(manifest["buffers"] as? [[String: Any]])
+            buffers[0]["name"] = "norm.running.median"
+            manifest["buffers"] = buffers
+        }
         let manifestURL = checkpoint.appendingPathComponent(CheckpointManifest.fileName)
-        var manifest = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: manifestURL)) as? [String: Any])
-        var buffers = try XCTUnwrap(manifest["buffers"] as? [[String: Any]])
-        buffers[0]["name"] = "norm.running.median"
-        manifest["buffers"] = buffers
-        try JSONSerialization.data(withJSONObject: manifest).write(to: manifestURL)
 
         do {
             _ = try evaluate(checkpoint.path, worldSize: 1, folder: folder)
