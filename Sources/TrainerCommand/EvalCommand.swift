@@ -49,6 +49,7 @@ enum EvalCommand {
         evaluation.dataDirectory = options.string("data-dir")
         evaluation.predictionsPath = options.string("predictions")
         evaluation.outputDirectory = options.string("output")
+        evaluation.buildIdentity = BuildIdentity.ofRunningExecutable()
         let settings = evaluation
         return RankLauncher.run(debugRanks: options.flag("debug") ? ranks ?? 1 : nil, level: level) { communicator, logger in
             _ = try EvaluationSession.run(settings, communicator: communicator, logger: logger)

@@ -1,3 +1,4 @@
+import Communication
 import Foundation
 import Training
 import XCTest
@@ -32,5 +33,28 @@ final class BuildIdentityTests: XCTestCase {
             hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
         }
         XCTAssertEqual(identity.hash, hash)
+    }
+}
+
+/// `trainer eval` checks the builds of its ranks too, before it reads the checkpoint.
+final class EvaluationBuildIdentityTests: XCTestCase {
+    func testDifferentBuildsStopEval() throws {
+        let folder = try temporaryDirectory(self)
+        let options = EvaluationOptions(checkpoint: folder.appendingPathComponent("missing").path,
+                                        cacheDirectory: folder.appendingPathComponent("cache").path)
+        let errors = try InProcessWorld.run(worldSize: 3) { communicator -> String in
+            var ranked = options
+            ranked.buildIdentity = BuildIdentity(executablePath: "/opt/trainer", hash: communicator.rank == 2 ? 9 : 4)
+            do {
+                _ = try EvaluationSession.run(ranked, communicator: communicator,
+                                              logger: Logger(rank: communicator.rank, worldSize: 3, console: DiscardSink()))
+                return "no error"
+            } catch {
+                return String(describing: error)
+            }
+        }
+        for (rank, message) in errors.enumerated() {
+            XCTAssertTrue(message.contains("rank 2 runs a different trainer executable than rank 0"), "rank \(rank): \(message)")
+        }
     }
 }

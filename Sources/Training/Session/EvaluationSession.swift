@@ -15,6 +15,8 @@ public struct EvaluationOptions: Sendable {
     public var predictionsPath: String?
     /// Folder of `metrics.json`; nil means `defaultOutputDirectory(checkpoint:step:)`.
     public var outputDirectory: String?
+    /// The executable of this rank; ranks that run different builds stop before loading.
+    public var buildIdentity: BuildIdentity?
 
     public init(checkpoint: String, cacheDirectory: String) {
         self.checkpoint = checkpoint
@@ -46,6 +48,7 @@ public enum EvaluationSession {
     /// Loads the checkpoint, scores every test row once, and on rank 0 prints the metrics and
     /// writes `metrics.json` and the predictions. Returns the report on rank 0, nil elsewhere.
     public static func run(_ options: EvaluationOptions, communicator: Communicator, logger: Logger) throws -> EvaluationReport? {
+        try TrainingSession.verifySameBuild(options.buildIdentity, communicator: communicator)
         let (directory, manifest) = try communicator.runOnEveryRank { () -> (URL, CheckpointManifest) in
             let directory = try CheckpointLoader.resolve(options.checkpoint)
             return (directory, try CheckpointLoader.readManifest(directory: directory))
