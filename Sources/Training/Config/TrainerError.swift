@@ -13,6 +13,8 @@ public enum TrainerError: Error, CustomStringConvertible {
     case nonFinite(step: Int, rank: Int, value: String)
     case buildMismatch(ranks: [Int], executable: String)
     case invalidTestHook(variable: String, value: String, expected: String)
+    /// Ranks opened prepared data built from different inputs.
+    case dataMismatch(message: String)
 
     public var description: String {
         switch self {
@@ -34,6 +36,8 @@ public enum TrainerError: Error, CustomStringConvertible {
             let subject = ranks.count == 1 ? "rank \(ranks[0]) runs" : "ranks \(ranks.map(String.init).joined(separator: ", ")) run"
             return "\(subject) a different trainer executable than rank 0 "
                 + "(the FNV-1a 64 hash of \(executable) differs); install the same build at the same path on every node"
+        case let .dataMismatch(message):
+            return message
         case let .invalidTestHook(variable, value, expected):
             return "invalid value \"\(value)\" of the test-only variable \(variable): expected \(expected); unset it for normal runs"
         }

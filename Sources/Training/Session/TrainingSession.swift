@@ -308,8 +308,9 @@ public enum TrainingSession {
         }
     }
 
-    /// Prepares the binary data on rank 0 (or reuses it) and opens it on every rank. Stops when
-    /// no training row is left; warns when no test row is.
+    /// Prepares the binary data on rank 0 (or reuses it) and opens it on every rank, preparing
+    /// a copy on nodes that do not see rank 0's cache folder (`NodeLocalData`). Stops when no
+    /// training row is left; warns when no test row is.
     static func openDataset(_ options: RunOptions, communicator: Communicator, logger: Logger) throws -> PreparedDataset {
         let path = try communicator.runOnRoot { () -> String in
             let result = try DataPreparation.prepare(config: options.config.data, dataDirectory: nil,
@@ -325,7 +326,7 @@ public enum TrainingSession {
             logDataReport(result.report, logger: logger)
             return result.path
         }
-        return try PreparedDataset.open(path: path)
+        return try NodeLocalData.open(rootPath: path, options: options, communicator: communicator, logger: logger)
     }
 
     static func logDataReport(_ report: PreparationReport, logger: Logger) {
