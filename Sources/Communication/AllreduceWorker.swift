@@ -25,8 +25,8 @@ public final class AllreduceWorker {
     public let communicator: Communicator
     private let state: WorkerState
 
-    /// Starts the worker thread; it ends when the worker is released, after the buffers already
-    /// submitted are reduced.
+    /// Starts the worker thread. The thread ends when the worker is released, after the buffers
+    /// already submitted are reduced.
     /// - Parameters:
     ///   - bucketBytes: fusion bucket size of the worker's `RingAllreduce`; a submitted buffer
     ///     longer than one bucket is reduced one bucket at a time.

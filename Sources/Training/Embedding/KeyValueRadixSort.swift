@@ -48,7 +48,7 @@ func radixSort(keys: UnsafeMutablePointer<UInt64>, values: UnsafeMutablePointer<
     }
 }
 
-/// The number of bits needed to write every value in `0..<limit`, 0 when `limit` ≤ 1.
+/// Returns the number of bits needed to write every value in `0..<limit`, 0 when `limit` ≤ 1.
 func bitWidth(below limit: Int) -> Int {
     limit <= 1 ? 0 : Int.bitWidth - (limit - 1).leadingZeroBitCount
 }

@@ -1,8 +1,8 @@
 /// Dense indices `0, 1, 2, …` for the (feature, row) pairs of one batch, in order of first
 /// insertion, emptied between batches.
 ///
-/// A table of at most `denseRowLimit` rows gets one slot per row, so the small tables that most
-/// features have need no hashing; larger tables go through a `KeyIndex`. `removeAll()` clears
+/// A table of at most `denseRowLimit` rows gets one slot per row, so the small tables of most
+/// features need no hashing. Larger tables go through a `KeyIndex`. `removeAll()` clears
 /// only the slots in use, so a batch costs time in its own size, not in the table sizes.
 ///
 /// `final class` because it owns the slot memory and frees it in `deinit`.

@@ -68,11 +68,11 @@ public final class RowShardedEmbeddingTables: EmbeddingStore {
         let positions: Int
         /// Floats of the unique rows, U·D.
         let uniqueFloats: Int
-        /// Floats of rows requested from each owner, `[W]`; the gradients go back in the same runs.
+        /// Floats of rows requested from each owner, `[W]`. The gradients go back in the same runs.
         let floatsPerOwner: [Int]
         /// Keys each source requested from this rank, `[W]`.
         let servedKeysPerSource: [Int]
-        /// Floats of rows sent to each source, `[W]`; its gradients come back in the same runs.
+        /// Floats of rows sent to each source, `[W]`. Its gradients come back in the same runs.
         let servedFloatsPerSource: [Int]
     }
 
@@ -252,7 +252,7 @@ public final class RowShardedEmbeddingTables: EmbeddingStore {
     }
 
     /// Calls `body` with each run of keys of one feature in `keys[start..<end]`, which `source`
-    /// sent; a source sends its keys sorted by feature, so there is one run per feature.
+    /// sent. A source sends its keys sorted by feature, so there is one run per feature.
     private func forEachFeatureRun(_ keys: UnsafeMutablePointer<Int64>, from start: Int, to end: Int, source: Int,
                                    _ body: (Int, UnsafeBufferPointer<Int64>) -> Void) {
         var runStart = start
@@ -350,7 +350,7 @@ public final class RowShardedEmbeddingTables: EmbeddingStore {
             sums[i] *= scale
         }
 
-        // Update each table's rows in one call per run of one feature; the rows of one source
+        // Update each table's rows in one call per run of one feature. The rows of one source
         // come sorted by feature, so there are at most W runs per feature.
         optimizer.beginStep()
         let rowCount = servedRows.count
