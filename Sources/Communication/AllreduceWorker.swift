@@ -25,7 +25,8 @@ public final class AllreduceWorker {
     public let communicator: Communicator
     private let state: WorkerState
 
-    /// Starts the worker thread; it ends when the worker is released.
+    /// Starts the worker thread. The thread ends when the worker is released, after the buffers
+    /// already submitted are reduced.
     /// - Parameters:
     ///   - bucketBytes: fusion bucket size of the worker's `RingAllreduce`; a submitted buffer
     ///     longer than one bucket is reduced one bucket at a time.
@@ -47,8 +48,11 @@ public final class AllreduceWorker {
         thread.start()
     }
 
+    /// Stops the thread and waits until it has finished every submitted buffer, so that no job
+    /// outlives the worker and touches memory its owner frees next. Dropping a worker without
+    /// `waitUntilIdle()` therefore still completes its allreduces, which the other ranks expect.
     deinit {
-        state.stop()
+        state.stopAndWait()
     }
 
     /// Queues an in-place allreduce of `buffer` (a mean over ranks when `average`) and returns
@@ -71,8 +75,8 @@ public final class AllreduceWorker {
 
 /// The queue shared by an `AllreduceWorker` and its thread.
 ///
-/// `@unchecked Sendable`: `jobs`, `isRunningJob`, `failure`, `totalBusySeconds` and `isStopping`
-/// are read and written only while holding `condition`. `ring` is used only by the worker
+/// `@unchecked Sendable`: `jobs`, `isRunningJob`, `failure`, `totalBusySeconds`, `isStopping`
+/// and `hasExited` are read and written only while holding `condition`. `ring` is used only by the worker
 /// thread, and only for the jobs it has taken from the queue.
 private final class WorkerState: @unchecked Sendable {
     /// One buffer to reduce. `@unchecked Sendable`: the submitting thread leaves the memory alone
@@ -89,6 +93,7 @@ private final class WorkerState: @unchecked Sendable {
     private var failure: Error?
     private var totalBusySeconds = 0.0
     private var isStopping = false
+    private var hasExited = false
 
     init(ring: RingAllreduce) {
         self.ring = ring
@@ -117,15 +122,19 @@ private final class WorkerState: @unchecked Sendable {
         if let failure { throw failure }
     }
 
-    func stop() {
+    /// Tells the thread to end once the queue is empty, and waits until it has.
+    func stopAndWait() {
         condition.lock()
+        defer { condition.unlock() }
         isStopping = true
         condition.broadcast()
-        condition.unlock()
+        while !hasExited {
+            condition.wait()
+        }
     }
 
     /// Runs the worker thread: takes the oldest job, reduces it outside the lock, and sleeps
-    /// while the queue is empty, until `stop()` finds the queue empty.
+    /// while the queue is empty, until `stopAndWait()` finds the queue empty.
     func run() {
         condition.lock()
         while true {
@@ -158,6 +167,8 @@ private final class WorkerState: @unchecked Sendable {
             }
             condition.broadcast()
         }
+        hasExited = true
+        condition.broadcast()
         condition.unlock()
     }
 }

@@ -127,8 +127,14 @@ public final class MPICommunicator: Communicator {
         var requests: [MPI_Request?] = [nil, nil]
         try check(MPI_Irecv(receive.baseAddress, receiveCount, cmpi_byte(), Int32(source), Int32(tag), comm, &requests[0]),
                   call: "MPI_Irecv")
-        try check(MPI_Isend(send.baseAddress, sendCount, cmpi_byte(), Int32(destination), Int32(tag), comm, &requests[1]),
-                  call: "MPI_Isend")
+        do {
+            try check(MPI_Isend(send.baseAddress, sendCount, cmpi_byte(), Int32(destination), Int32(tag), comm,
+                                &requests[1]),
+                      call: "MPI_Isend")
+        } catch {
+            cancelPending(&requests, posted: 1)
+            throw error
+        }
         var statuses = [MPI_Status](repeating: MPI_Status(), count: 2)
         var pause = timespec(tv_sec: Int(pollIntervalSeconds),
                              tv_nsec: Int((pollIntervalSeconds - pollIntervalSeconds.rounded(.down)) * 1e9))
@@ -139,7 +145,11 @@ public final class MPICommunicator: Communicator {
         var idlePause = timespec(tv_sec: 0, tv_nsec: 20_000)
         while true {
             var done: Int32 = 0
-            try check(MPI_Testall(2, &requests, &done, &statuses), call: "MPI_Testall")
+            let code = MPI_Testall(2, &requests, &done, &statuses)
+            if code != cmpi_success() {
+                cancelPending(&requests, posted: 2, statuses: code == MPI_ERR_IN_STATUS ? statuses : nil)
+                try check(code, call: "MPI_Testall")
+            }
             if done != 0 { break }
             polls += 1
             if pollIntervalSeconds > 0 {
@@ -151,6 +161,26 @@ public final class MPICommunicator: Communicator {
             }
         }
         try checkReceivedCount(statuses[0], expected: receive.count, peer: source, call: "MPI_Irecv")
+    }
+
+    /// Cancels and completes the first `posted` requests of a failed `sendReceive`, so that MPI
+    /// neither reads nor writes the caller's buffers after the error is thrown.
+    ///
+    /// With `statuses` from an `MPI_Testall` that returned `MPI_ERR_IN_STATUS`, only requests
+    /// whose status holds `MPI_ERR_PENDING` are still active, because MPI has freed the others. Without
+    /// them, every posted request is treated as active. The return codes are ignored because the
+    /// caller is already throwing the first error.
+    ///
+    /// NOTE: Open MPI 4.1 does not cancel a send that has started. `MPI_Wait` then returns only
+    /// once the peer receives it, which keeps the send buffer valid but can wait on a peer that
+    /// failed at the same time.
+    private func cancelPending(_ requests: inout [MPI_Request?], posted: Int, statuses: [MPI_Status]? = nil) {
+        for index in 0..<posted {
+            if let statuses, statuses[index].MPI_ERROR != MPI_ERR_PENDING { continue }
+            var status = MPI_Status()
+            MPI_Cancel(&requests[index])
+            MPI_Wait(&requests[index], &status)
+        }
     }
 
     // MARK: - Collectives

@@ -48,6 +48,45 @@ final class AllreduceWorkerTests: XCTestCase {
         }
     }
 
+    /// A worker released right after `submit`, with no `waitUntilIdle()`, must finish its jobs
+    /// before the release returns: the buffers then hold the reduced values, and the calling
+    /// thread may use the communicator again at once.
+    func testReleaseFinishesSubmittedBuffers() throws {
+        for worldSize in [1, 2, 3] {
+            let outputs = try InProcessWorld.run(worldSize: worldSize, timeoutSeconds: 60) { communicator -> ([[Float]], [[Float]]) in
+                let rank = communicator.rank
+                let buffers = Self.counts.enumerated().map { index, count -> UnsafeMutableBufferPointer<Float> in
+                    let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
+                    _ = buffer.initialize(from: Self.values(rank: rank, buffer: index, count: count))
+                    return buffer
+                }
+                defer { buffers.forEach { $0.deallocate() } }
+                do {
+                    let worker = AllreduceWorker(communicator: communicator, bucketBytes: 64)
+                    for buffer in buffers {
+                        worker.submit(buffer, average: false)
+                    }
+                }
+                let fromWorker = buffers.map { Array($0) }
+
+                let ring = RingAllreduce(communicator: communicator, bucketBytes: 64)
+                var fromRing: [[Float]] = []
+                for (index, count) in Self.counts.enumerated() {
+                    var values = Self.values(rank: rank, buffer: index, count: count)
+                    try values.withUnsafeMutableBufferPointer { try ring.allreduce($0, average: false) }
+                    fromRing.append(values)
+                }
+                return (fromWorker, fromRing)
+            }
+            for (rank, output) in outputs.enumerated() {
+                for buffer in Self.counts.indices {
+                    XCTAssertEqual(output.0[buffer].map(\.bitPattern), output.1[buffer].map(\.bitPattern),
+                                   "W=\(worldSize) rank \(rank) buffer \(buffer)")
+                }
+            }
+        }
+    }
+
     func testAverageMatchesFloat64() throws {
         let worldSize = 3
         let count = 50

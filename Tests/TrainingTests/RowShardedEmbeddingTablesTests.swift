@@ -100,6 +100,148 @@ final class RowShardedEmbeddingTablesTests: XCTestCase {
         try assertMatchesReplicated([batch([(1, 2), (1, 3), (9, 6), (0, 0)], seed: 60)])
     }
 
+    // MARK: - Bit-exact steps
+
+    /// A layout with a row of one whole SIMD8 vector, a row shorter than a vector, a row of a
+    /// vector and one more float, and a table large enough to be hashed instead of slotted.
+    let exactLayout = FeatureLayout(names: ["user", "item", "tag", "query"], widths: [8, 3, 9, 2])
+    let exactRows = [10, 70_000, 5, 7]
+
+    /// `[steps][W]` batches of random sizes (some empty) with ids repeated within and across ranks.
+    func exactBatches(steps: Int, worldSize: Int, seed: UInt64) -> [[(ids: [Int32], gradient: [Float])]] {
+        var generator = RandomGenerator(seed: seed)
+        let width = exactLayout.totalWidth
+        let largeIds = [0, 1, 2, 65_535, 65_536, 65_537, 69_999]
+        return (0..<steps).map { _ in
+            (0..<worldSize).map { _ in
+                let rowCount = generator.nextInt(below: 7)
+                var ids: [Int32] = []
+                for _ in 0..<rowCount {
+                    for feature in 0..<exactRows.count {
+                        let id = feature == 1 ? largeIds[generator.nextInt(below: largeIds.count)]
+                            : generator.nextInt(below: exactRows[feature])
+                        ids.append(Int32(id))
+                    }
+                }
+                let gradient = (0..<(rowCount * width)).map { _ in generator.nextUniform(low: -1, high: 1) }
+                return (ids, gradient)
+            }
+        }
+    }
+
+    /// The expected lookups `[steps][W]` and final tables of the sharded layout, computed row by
+    /// row: each rank sums a row's gradient over its positions in row order starting from zero,
+    /// the owner adds the ranks' sums in rank order, scales by 1/W and calls `updateRow` once.
+    func exactReference(_ batches: [[(ids: [Int32], gradient: [Float])]],
+                        worldSize: Int) throws -> (lookups: [[[Float]]], tables: [[Float]]) {
+        let replicated = ReplicatedEmbeddingTables(layout: exactLayout, rowCounts: exactRows,
+                                                   optimizer: makeOptimizer(), initialState: 0, seed: 5)
+        var tables = replicated.tables.map(\.weights)
+        let widths = exactLayout.widths
+        var states = zip(exactRows, widths).map { [Float](repeating: 0, count: $0 * 2 * $1) }
+        let optimizer = makeOptimizer()
+        let featureCount = widths.count
+        var lookups: [[[Float]]] = []
+        for step in batches {
+            lookups.append(step.map { batch in
+                let rowCount = batch.ids.count / featureCount
+                var output: [Float] = []
+                for row in 0..<rowCount {
+                    for feature in 0..<featureCount {
+                        let id = Int(batch.ids[row * featureCount + feature])
+                        output += tables[feature][(id * widths[feature])..<((id + 1) * widths[feature])]
+                    }
+                }
+                return output
+            })
+
+            var totals: [[Int]: [Float]] = [:]
+            for batch in step {
+                var rankSums: [[Int]: [Float]] = [:]
+                let rowCount = batch.ids.count / featureCount
+                for row in 0..<rowCount {
+                    for feature in 0..<featureCount {
+                        let key = [feature, Int(batch.ids[row * featureCount + feature])]
+                        var sum = rankSums[key] ?? [Float](repeating: 0, count: widths[feature])
+                        for k in 0..<widths[feature] {
+                            sum[k] += batch.gradient[row * exactLayout.totalWidth + exactLayout.offsets[feature] + k]
+                        }
+                        rankSums[key] = sum
+                    }
+                }
+                for (key, sum) in rankSums {
+                    if var total = totals[key] {
+                        for k in total.indices { total[k] += sum[k] }
+                        totals[key] = total
+                    } else {
+                        totals[key] = sum
+                    }
+                }
+            }
+            optimizer.beginStep()
+            let scale = 1 / Float(worldSize)
+            for (key, total) in totals {
+                let (feature, id) = (key[0], key[1])
+                let dimension = widths[feature]
+                let gradient = total.map { $0 * scale }
+                tables[feature].withUnsafeMutableBufferPointer { weights in
+                    states[feature].withUnsafeMutableBufferPointer { state in
+                        optimizer.updateRow(weights: weights.baseAddress! + id * dimension,
+                                            state: state.baseAddress! + id * 2 * dimension,
+                                            gradient: gradient, dimension: dimension)
+                    }
+                }
+            }
+        }
+        return (lookups, tables)
+    }
+
+    func assertExactSteps(worldSize: Int, seed: UInt64, file: StaticString = #filePath, line: UInt = #line) throws {
+        let batches = exactBatches(steps: 4, worldSize: worldSize, seed: seed)
+        let expected = try exactReference(batches, worldSize: worldSize)
+        let results = try InProcessWorld.run(worldSize: worldSize) { communicator -> ([[Float]], [[Float]]) in
+            let tables = RowShardedEmbeddingTables(layout: self.exactLayout, rowCounts: self.exactRows,
+                                                   optimizer: self.makeOptimizer(), initialState: 0, seed: 5,
+                                                   communicator: communicator)
+            var lookups: [[Float]] = []
+            for step in batches {
+                let mine = step[communicator.rank]
+                let rowCount = mine.ids.count / self.exactRows.count
+                lookups.append(try tables.lookup(ids: mine.ids, rowCount: rowCount).scalars)
+                tables.accumulateGradient(ids: mine.ids, rowCount: rowCount,
+                                          inputGradient: Tensor(shape: [rowCount, self.exactLayout.totalWidth],
+                                                                scalars: mine.gradient))
+                try tables.applyUpdate()
+            }
+            let gathered = try (0..<self.exactRows.count).map { try tables.gatherTable($0, root: 0) ?? [] }
+            return (gathered, lookups)
+        }
+        for step in batches.indices {
+            for rank in 0..<worldSize {
+                XCTAssertEqual(results[rank].1[step].map(\.bitPattern), expected.lookups[step][rank].map(\.bitPattern),
+                               "W \(worldSize) seed \(seed) step \(step) rank \(rank) lookup", file: file, line: line)
+            }
+        }
+        for feature in exactRows.indices {
+            let mismatches = zip(results[0].0[feature], expected.tables[feature]).filter { $0.bitPattern != $1.bitPattern }
+            XCTAssertEqual(results[0].0[feature].count, expected.tables[feature].count, file: file, line: line)
+            XCTAssertEqual(mismatches.count, 0, "W \(worldSize) seed \(seed) feature \(feature)", file: file, line: line)
+        }
+    }
+
+    func testStepsBitExactOneRank() throws {
+        try assertExactSteps(worldSize: 1, seed: 70)
+    }
+
+    func testStepsBitExactTwoRanks() throws {
+        try assertExactSteps(worldSize: 2, seed: 71)
+        try assertExactSteps(worldSize: 2, seed: 72)
+    }
+
+    func testStepsBitExactThreeRanks() throws {
+        try assertExactSteps(worldSize: 3, seed: 73)
+    }
+
     func testPlanAssignsEveryRowToOneRank() {
         for worldSize in 1...5 {
             let plan = RowShardingPlan(worldSize: worldSize)

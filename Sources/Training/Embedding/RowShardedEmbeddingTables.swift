@@ -62,19 +62,31 @@ public final class RowShardedEmbeddingTables: EmbeddingStore {
     public private(set) var lookupExchangeSeconds = 0.0
     public private(set) var gradientExchangeSeconds = 0.0
 
-    // The last lookup, kept for the gradient exchange.
-    /// Unique keys `(feature << 40) | id` requested from each owner, `[W][n_d]`, in the order sent.
-    private var requestedKeys: [[Int64]] = []
-    /// The summed gradient of each unique row of the batch. Rows are stored in the order of
-    /// `requestedKeys` (owner 0's keys first), so each owner's gradients are one contiguous run.
-    private var uniqueGradients: [Float] = []
-    /// The start of each owner's run in `uniqueGradients`, `[W + 1]`; the last entry is its count.
-    private var ownerOffsets: [Int] = []
-    /// The offset of each batch position's unique row, `[B·F]`, so the gradient pass needs no
-    /// hashing.
-    private var positionOffsets: [Int] = []
-    /// Keys other ranks requested from this rank, `[W][m_s]`, for applying their gradients.
-    private var servedKeys: [[Int64]] = []
+    /// The counts of the exchange of the last `lookup`, kept for the gradient exchange.
+    private struct PendingStep {
+        /// B·F of the batch.
+        let positions: Int
+        /// Floats of the unique rows, U·D.
+        let uniqueFloats: Int
+        /// Floats of rows requested from each owner, `[W]`. The gradients go back in the same runs.
+        let floatsPerOwner: [Int]
+        /// Keys each source requested from this rank, `[W]`.
+        let servedKeysPerSource: [Int]
+        /// Floats of rows sent to each source, `[W]`. Its gradients come back in the same runs.
+        let servedFloatsPerSource: [Int]
+    }
+
+    private var pending: PendingStep?
+    private let buffers = ExchangeBuffers()
+    /// Unique (feature, id) pairs of this rank's batch.
+    private let batchRows: RowIndexMap
+    /// Distinct (feature, local row) pairs whose gradients other ranks sent.
+    private let servedRows: RowIndexMap
+    /// Bit layout of the sort key `(owner << ownerShift) | (feature << idBits) | id`, which
+    /// orders the unique rows by owner, then feature, then id.
+    private let idBits: Int
+    private let ownerShift: Int
+    private let sortKeyBits: Int
 
     public init(layout: FeatureLayout, rowCounts: [Int], optimizer: SparseRowOptimizer, initialState: Float,
                 seed: UInt64, communicator: Communicator) {
@@ -90,6 +102,13 @@ public final class RowShardedEmbeddingTables: EmbeddingStore {
                            stateWidth: optimizer.stateWidth(dimension: dimension), initialState: initialState,
                            plan: RowShardingPlan(worldSize: communicator.worldSize), rank: communicator.rank, seed: seed)
         }
+        batchRows = RowIndexMap(rowCounts: rowCounts)
+        let localPlan = RowShardingPlan(worldSize: communicator.worldSize)
+        servedRows = RowIndexMap(rowCounts: rowCounts.map { localPlan.localRowCount(rows: $0, rank: communicator.rank) })
+        idBits = bitWidth(below: rowCounts.max() ?? 0)
+        ownerShift = idBits + bitWidth(below: rowCounts.count)
+        sortKeyBits = ownerShift + bitWidth(below: communicator.worldSize)
+        precondition(sortKeyBits <= 64, "row ids, features and ranks need \(sortKeyBits) key bits, more than 64")
     }
 
     public var parameterCount: Int { zip(tableRows, layout.widths).reduce(0) { $0 + $1.0 * $1.1 } }
@@ -116,173 +135,248 @@ public final class RowShardedEmbeddingTables: EmbeddingStore {
         let featureCount = layout.names.count
         precondition(ids.count == rowCount * featureCount, "\(ids.count) ids for \(rowCount) rows of \(featureCount) features")
         let start = DispatchClock.now()
+        let positions = rowCount * featureCount
+        let worldSize = plan.worldSize
+        let widths = layout.widths
+        pending = nil
 
         // Input dist: the unique keys of the batch, grouped by owner and sorted, so that the
         // messages do not depend on the order of the rows.
-        let positions = rowCount * featureCount
-        var unique = KeyIndex(capacity: positions)
-        var uniqueOfPosition = [Int32](repeating: 0, count: positions)
-        for row in 0..<rowCount {
+        let uniqueOfPosition = buffers.uniqueOfPosition.reserve(positions)
+        let sortKeys = buffers.sortKeys.reserve(positions)
+        let sortIndices = buffers.sortIndices.reserve(positions)
+        batchRows.removeAll(capacity: positions)
+        ids.withUnsafeBufferPointer { ids in
             for feature in 0..<featureCount {
-                let position = row * featureCount + feature
-                let id = Int(ids[position])
-                precondition(id >= 0 && id < tableRows[feature],
-                             "id \(id) out of range for table \(layout.names[feature]) of \(tableRows[feature]) rows")
-                uniqueOfPosition[position] = Int32(unique.insert(Self.key(feature: feature, id: id)))
+                let rows = tableRows[feature]
+                let featureKey = UInt64(feature) << idBits
+                for row in 0..<rowCount {
+                    let position = row * featureCount + feature
+                    let id = Int(ids[position])
+                    precondition(id >= 0 && id < rows,
+                                 "id \(id) out of range for table \(layout.names[feature]) of \(rows) rows")
+                    let known = batchRows.count
+                    let index = batchRows.insert(feature: feature, row: id)
+                    if index == known {
+                        sortKeys[index] = UInt64(plan.owner(of: id)) << ownerShift | featureKey | UInt64(id)
+                        sortIndices[index] = Int32(index)
+                    }
+                    uniqueOfPosition[position] = Int32(index)
+                }
             }
         }
-        var requests = [[Int64]](repeating: [], count: plan.worldSize)
-        for key in unique.keys.sorted() {
-            requests[plan.owner(of: Self.id(of: key))].append(key)
+        let uniqueCount = batchRows.count
+        radixSort(keys: sortKeys, values: sortIndices, count: uniqueCount, keyBits: sortKeyBits,
+                  scratchKeys: buffers.sortScratchKeys.reserve(uniqueCount),
+                  scratchValues: buffers.sortScratchIndices.reserve(uniqueCount))
+
+        // The sorted keys are the requests; a unique row's rows arrive at the running offset.
+        let requestedKeys = buffers.requestedKeys.reserve(uniqueCount)
+        let offsetOfUnique = buffers.offsetOfUnique.reserve(uniqueCount)
+        var keysPerOwner = [Int](repeating: 0, count: worldSize)
+        var floatsPerOwner = [Int](repeating: 0, count: worldSize)
+        var uniqueFloats = 0
+        let idMask = UInt64(1) << idBits - 1
+        let featureMask = UInt64(1) << (ownerShift - idBits) - 1
+        for i in 0..<uniqueCount {
+            let key = sortKeys[i]
+            let owner = Int(key >> ownerShift)
+            let feature = Int((key >> idBits) & featureMask)
+            requestedKeys[i] = Self.key(feature: feature, id: Int(key & idMask))
+            offsetOfUnique[Int(sortIndices[i])] = Int32(uniqueFloats)
+            uniqueFloats += widths[feature]
+            keysPerOwner[owner] += 1
+            floatsPerOwner[owner] += widths[feature]
         }
-        requestedKeys = requests
-        servedKeys = try communicator.allToAllV(requests)
+        precondition(uniqueFloats < Int(Int32.max), "a batch of \(uniqueFloats) unique floats exceeds 32-bit offsets")
+        let servedKeysPerSource = try communicator.allToAll(keysPerOwner.map { Int64($0) }).map { Int($0) }
+        let servedCount = servedKeysPerSource.reduce(0, +)
+        let servedKeys = buffers.servedKeys.reserve(servedCount)
+        try communicator.allToAllV(UnsafeRawBufferPointer(start: requestedKeys, count: uniqueCount * 8),
+                                   sendCounts: keysPerOwner.map { $0 * 8 },
+                                   into: UnsafeMutableRawBufferPointer(start: servedKeys, count: servedCount * 8),
+                                   receiveCounts: servedKeysPerSource.map { $0 * 8 })
 
         // Lookup: copy the requested rows and send them back.
-        var responses = [[Float]](repeating: [], count: plan.worldSize)
-        for (source, keys) in servedKeys.enumerated() {
-            var block = [Float]()
-            block.reserveCapacity(keys.count * 8)
-            for key in keys {
-                let shard = shards[Self.feature(of: key)]
-                let local = plan.localIndex(of: Self.id(of: key))
-                block.append(contentsOf: shard.weights[(local * shard.dimension)..<((local + 1) * shard.dimension)])
+        let servedRowsOut = buffers.servedRows.reserve(servedCount * (widths.max() ?? 0))
+        var servedFloatsPerSource = [Int](repeating: 0, count: worldSize)
+        var servedFloats = 0
+        var keyIndex = 0
+        for source in 0..<worldSize {
+            let end = keyIndex + servedKeysPerSource[source]
+            let sourceStart = servedFloats
+            forEachFeatureRun(servedKeys, from: keyIndex, to: end, source: source) { feature, run in
+                let dimension = widths[feature]
+                shards[feature].weights.withUnsafeBufferPointer { weights in
+                    for key in run {
+                        let local = plan.localIndex(of: Self.id(of: key))
+                        copyRow(weights.baseAddress! + local * dimension, to: servedRowsOut + servedFloats, count: dimension)
+                        servedFloats += dimension
+                    }
+                }
             }
-            responses[source] = block
+            servedFloatsPerSource[source] = servedFloats - sourceStart
+            keyIndex = end
         }
-        let rows = try communicator.allToAllV(responses)
+        let uniqueRows = buffers.uniqueRows.reserve(uniqueFloats)
+        try communicator.allToAllV(UnsafeRawBufferPointer(start: servedRowsOut, count: servedFloats * 4),
+                                   sendCounts: servedFloatsPerSource.map { $0 * 4 },
+                                   into: UnsafeMutableRawBufferPointer(start: uniqueRows, count: uniqueFloats * 4),
+                                   receiveCounts: floatsPerOwner.map { $0 * 4 })
 
-        // Assemble: the received blocks, in owner order, are the unique rows; copy each to
-        // every batch position using it.
-        var uniqueRows = [Float]()
-        var offsetOfUnique = [Int](repeating: 0, count: unique.count)
-        var owners = [0]
-        for (owner, keys) in requests.enumerated() {
-            var offset = 0
-            for key in keys {
-                offsetOfUnique[unique.index(of: key)!] = uniqueRows.count + offset
-                offset += layout.widths[Self.feature(of: key)]
-            }
-            precondition(offset == rows[owner].count, "rank \(owner) sent \(rows[owner].count) floats for rows of \(offset)")
-            uniqueRows.append(contentsOf: rows[owner])
-            owners.append(uniqueRows.count)
-        }
-        ownerOffsets = owners
-        let offsets = uniqueOfPosition.map { offsetOfUnique[Int($0)] }
-        positionOffsets = offsets
+        // Assemble: the received rows, in owner order, are the unique rows; copy each to every
+        // batch position using it. Every element of the output is written once, so the rows
+        // split over threads.
+        let positionOffsets = buffers.positionOffsets.reserve(positions)
         let width = layout.totalWidth
-        let widths = layout.widths
         let columns = layout.offsets
-        // Gather: every element of the output is written once, so the rows split over threads.
         let output = [Float](unsafeUninitializedCapacity: rowCount * width) { destination, initialized in
-            uniqueRows.withUnsafeBufferPointer { source in
-                ComputeThreads.forEachChunk(count: rowCount, minimumChunk: 256, alignment: 1) { rows in
-                    for row in rows {
-                        for feature in 0..<featureCount {
-                            (destination.baseAddress! + row * width + columns[feature])
-                                .initialize(from: source.baseAddress! + offsets[row * featureCount + feature],
-                                            count: widths[feature])
-                        }
+            ComputeThreads.forEachChunk(count: rowCount, minimumChunk: 256, alignment: 1) { rows in
+                for row in rows {
+                    for feature in 0..<featureCount {
+                        let position = row * featureCount + feature
+                        let offset = offsetOfUnique[Int(uniqueOfPosition[position])]
+                        positionOffsets[position] = offset
+                        copyRow(uniqueRows + Int(offset), to: destination.baseAddress! + row * width + columns[feature],
+                                count: widths[feature])
                     }
                 }
             }
             initialized = rowCount * width
         }
-        uniqueGradients = [Float](repeating: 0, count: uniqueRows.count)
+        buffers.uniqueGradients.reserve(uniqueFloats).update(repeating: 0, count: uniqueFloats)
+        pending = PendingStep(positions: positions, uniqueFloats: uniqueFloats, floatsPerOwner: floatsPerOwner,
+                              servedKeysPerSource: servedKeysPerSource, servedFloatsPerSource: servedFloatsPerSource)
         lookupExchangeSeconds += DispatchClock.seconds(since: start)
         return Tensor(shape: [rowCount, width], scalars: output)
     }
 
+    /// Calls `body` with each run of keys of one feature in `keys[start..<end]`, which `source`
+    /// sent. A source sends its keys sorted by feature, so there is one run per feature.
+    private func forEachFeatureRun(_ keys: UnsafeMutablePointer<Int64>, from start: Int, to end: Int, source: Int,
+                                   _ body: (Int, UnsafeBufferPointer<Int64>) -> Void) {
+        var runStart = start
+        while runStart < end {
+            let feature = Self.feature(of: keys[runStart])
+            var runEnd = runStart + 1
+            while runEnd < end && Self.feature(of: keys[runEnd]) == feature {
+                runEnd += 1
+            }
+            let run = UnsafeBufferPointer(start: keys + runStart, count: runEnd - runStart)
+            precondition(feature >= 0 && feature < shards.count, "rank \(source) requested a row of feature \(feature)")
+            let rows = tableRows[feature]
+            precondition(run.allSatisfy { Self.id(of: $0) < rows && plan.owner(of: Self.id(of: $0)) == communicator.rank },
+                         "rank \(source) requested a row of \(layout.names[feature]) that rank \(communicator.rank) does not hold")
+            body(feature, run)
+            runStart = runEnd
+        }
+    }
+
     public func accumulateGradient(ids: [Int32], rowCount: Int, inputGradient: Tensor) {
         let featureCount = layout.names.count
-        precondition(positionOffsets.count == rowCount * featureCount, "accumulateGradient needs the batch of the last lookup")
+        guard let pending, pending.positions == rowCount * featureCount else {
+            preconditionFailure("accumulateGradient needs the batch of the last lookup")
+        }
+        precondition(inputGradient.scalars.count == rowCount * layout.totalWidth,
+                     "input gradient has \(inputGradient.scalars.count) floats, expected \(rowCount) × \(layout.totalWidth)")
         let width = layout.totalWidth
         let widths = layout.widths
         let columns = layout.offsets
-        let offsets = positionOffsets
-        var target = uniqueGradients
-        uniqueGradients = []
-        target.withUnsafeMutableBufferPointer { target in
-            inputGradient.scalars.withUnsafeBufferPointer { gradient in
-                // Scatter: features own disjoint unique rows, so threads split the features and
-                // each row still sums its positions in row order.
-                let threads = rowCount * featureCount >= 16_384 ? min(ComputeThreads.count, featureCount) : 1
-                ComputeThreads.forEachChunk(count: threads, minimumChunk: 1, alignment: 1) { chunk in
-                    for thread in chunk {
-                        for row in 0..<rowCount {
-                            for feature in stride(from: thread, to: featureCount, by: threads) {
-                                let destination = target.baseAddress! + offsets[row * featureCount + feature]
-                                let source = gradient.baseAddress! + row * width + columns[feature]
-                                for k in 0..<widths[feature] { destination[k] += source[k] }
-                            }
+        let offsets = buffers.positionOffsets.base
+        let target = buffers.uniqueGradients.base
+        inputGradient.scalars.withUnsafeBufferPointer { gradient in
+            // Scatter: features own disjoint unique rows, so threads split the features and
+            // each row still sums its positions in row order.
+            let threads = rowCount * featureCount >= 16_384 ? min(ComputeThreads.count, featureCount) : 1
+            ComputeThreads.forEachChunk(count: threads, minimumChunk: 1, alignment: 1) { chunk in
+                for thread in chunk {
+                    for row in 0..<rowCount {
+                        for feature in stride(from: thread, to: featureCount, by: threads) {
+                            addRow(gradient.baseAddress! + row * width + columns[feature],
+                                   to: target + Int(offsets[row * featureCount + feature]), count: widths[feature])
                         }
                     }
                 }
             }
         }
-        uniqueGradients = target
     }
 
     public func applyUpdate() throws {
         let start = DispatchClock.now()
+        guard let pending else {
+            preconditionFailure("applyUpdate needs the lookup of the same step first")
+        }
+        let widths = layout.widths
 
         // Gradient dist: each owner receives, per source, the gradients of the keys it served,
-        // which are one contiguous run of `uniqueGradients`.
-        precondition(ownerOffsets.count == plan.worldSize + 1, "applyUpdate needs the lookup of the same step first")
-        let outgoing = (0..<plan.worldSize).map { owner in
-            Array(uniqueGradients[ownerOffsets[owner]..<ownerOffsets[owner + 1]])
-        }
-        let incoming = try communicator.allToAllV(outgoing)
+        // in the runs the rows went out in.
+        let servedFloats = pending.servedFloatsPerSource.reduce(0, +)
+        let incoming = buffers.servedRows.reserve(servedFloats)
+        try communicator.allToAllV(UnsafeRawBufferPointer(start: buffers.uniqueGradients.base, count: pending.uniqueFloats * 4),
+                                   sendCounts: pending.floatsPerOwner.map { $0 * 4 },
+                                   into: UnsafeMutableRawBufferPointer(start: incoming, count: servedFloats * 4),
+                                   receiveCounts: pending.servedFloatsPerSource.map { $0 * 4 })
 
         // Sum per row in rank order, so the result does not depend on arrival order.
-        var rowsServed = KeyIndex(capacity: servedKeys.reduce(0) { $0 + $1.count })
-        var sums: [Float] = []
-        var sumOffsets: [Int] = []
-        for (source, keys) in servedKeys.enumerated() {
-            var offset = 0
-            incoming[source].withUnsafeBufferPointer { gradient in
-                for key in keys {
-                    let dimension = layout.widths[Self.feature(of: key)]
-                    let index = rowsServed.insert(key)
-                    if index == sumOffsets.count {
-                        sumOffsets.append(sums.count)
-                        sums.append(contentsOf: gradient[offset..<(offset + dimension)])
-                    } else {
-                        let start = sumOffsets[index]
-                        for k in 0..<dimension { sums[start + k] += gradient[offset + k] }
-                    }
-                    offset += dimension
-                }
+        let servedCount = pending.servedKeysPerSource.reduce(0, +)
+        let servedKeys = buffers.servedKeys.base
+        let sums = buffers.rowSums.reserve(servedFloats)
+        let updateFeatures = buffers.updateFeatures.reserve(servedCount)
+        let updateRows = buffers.updateRows.reserve(servedCount)
+        let updateOffsets = buffers.updateOffsets.reserve(servedCount)
+        servedRows.removeAll(capacity: servedCount)
+        var incomingOffset = 0
+        var sumFloats = 0
+        for keyIndex in 0..<servedCount {
+            let key = servedKeys[keyIndex]
+            let feature = Self.feature(of: key)
+            let local = plan.localIndex(of: Self.id(of: key))
+            let dimension = widths[feature]
+            let known = servedRows.count
+            let index = servedRows.insert(feature: feature, row: local)
+            if index == known {
+                updateFeatures[index] = Int32(feature)
+                updateRows[index] = local
+                updateOffsets[index] = sumFloats
+                copyRow(incoming + incomingOffset, to: sums + sumFloats, count: dimension)
+                sumFloats += dimension
+            } else {
+                addRow(incoming + incomingOffset, to: sums + updateOffsets[index], count: dimension)
             }
+            incomingOffset += dimension
+        }
+        let scale = 1 / Float(plan.worldSize)
+        for i in 0..<sumFloats {
+            sums[i] *= scale
         }
 
+        // Update each table's rows in one call per run of one feature. The rows of one source
+        // come sorted by feature, so there are at most W runs per feature.
         optimizer.beginStep()
-        let scale = 1 / Float(plan.worldSize)
-        sums.withUnsafeMutableBufferPointer { sums in
-            for (index, key) in rowsServed.keys.enumerated() {
-                let shard = shards[Self.feature(of: key)]
-                let local = plan.localIndex(of: Self.id(of: key))
-                let gradient = sums.baseAddress! + sumOffsets[index]
-                for k in 0..<shard.dimension { gradient[k] *= scale }
-                shard.weights.withUnsafeMutableBufferPointer { weights in
-                    shard.optimizerState.withUnsafeMutableBufferPointer { state in
-                        optimizer.updateRow(weights: weights.baseAddress! + local * shard.dimension,
-                                            state: state.baseAddress! + local * shard.stateWidth,
-                                            gradient: gradient, dimension: shard.dimension)
-                    }
+        let rowCount = servedRows.count
+        var runStart = 0
+        while runStart < rowCount {
+            let feature = Int(updateFeatures[runStart])
+            var runEnd = runStart + 1
+            while runEnd < rowCount && Int(updateFeatures[runEnd]) == feature {
+                runEnd += 1
+            }
+            let shard = shards[feature]
+            shard.weights.withUnsafeMutableBufferPointer { weights in
+                shard.optimizerState.withUnsafeMutableBufferPointer { state in
+                    optimizer.updateRows(weights: weights.baseAddress!, state: state.baseAddress!,
+                                         rows: UnsafeBufferPointer(start: updateRows + runStart, count: runEnd - runStart),
+                                         gradients: sums + updateOffsets[runStart], dimension: shard.dimension)
                 }
             }
+            runStart = runEnd
         }
         discardGradient()
         gradientExchangeSeconds += DispatchClock.seconds(since: start)
     }
 
     public func discardGradient() {
-        requestedKeys = []
-        servedKeys = []
-        ownerOffsets = []
-        uniqueGradients = []
-        positionOffsets = []
+        pending = nil
     }
 
     public var rowPlacement: EmbeddingRowPlacement { .sharded(plan) }
