@@ -8,6 +8,10 @@ final class CSVSplitParseTests: XCTestCase {
     private struct Outcome: Equatable {
         var header: [String] = []
         var fields: [[String?]] = []
+        /// The same fields read column by column with `forEachField`, `[kept columns][rows]`.
+        var columnFields: [[String]] = []
+        /// The same fields read through `withFieldAccess`, `[rows][kept columns]`.
+        var accessFields: [[String]] = []
         var lines: [Int] = []
         var skipped: [Int] = []
         var error: String?
@@ -23,6 +27,19 @@ final class CSVSplitParseTests: XCTestCase {
             result.header = table.header
             let kept = (0..<table.columnCount).filter { table.isKept(column: $0) }
             result.fields = (0..<table.rowCount).map { row in kept.map { table.field(row: row, column: $0) } }
+            result.columnFields = kept.map { column in
+                var texts: [String] = []
+                table.forEachField(inColumn: column) { row, bytes in
+                    XCTAssertEqual(row, texts.count, "forEachField row order")
+                    texts.append(String(decoding: bytes, as: UTF8.self))
+                }
+                return texts
+            }
+            result.accessFields = table.withFieldAccess { fields in
+                (0..<table.rowCount).map { row in
+                    kept.map { String(decoding: fields.bytes(row: row, column: $0), as: UTF8.self) }
+                }
+            }
             result.lines = (0..<table.rowCount).map { table.lineNumber(ofRow: $0) }
             result.skipped = BadRowKind.allCases.map { table.skippedRows[$0] }
         } catch {

@@ -144,9 +144,16 @@ enum FeatureMatrix {
                 for row in 0..<codes.count { block[row * width + column] = codes[row] }
             }
         }
-        // Per feature: its column in its source's block, read at the block row of that source.
-        let columnBases = features.indices.map { UnsafePointer(blocks[features[$0].source] + columnInBlock[$0]) }
-        let sourceOf = features.map(\.source)
+        // Consecutive features of one source have consecutive columns in its block, so each
+        // such run is copied as one contiguous piece per row instead of feature by feature.
+        var runs: [CopyRun] = []
+        for (index, feature) in features.enumerated() {
+            if let last = runs.last, last.source == feature.source, last.outputColumn + last.width == index {
+                runs[runs.count - 1].width += 1
+            } else {
+                runs.append(CopyRun(source: feature.source, outputColumn: index, blockColumn: columnInBlock[index], width: 1))
+            }
+        }
         // The joins' side rows back to back, `[sources − 1, log rows]`.
         let logRowCount = sourceRowCounts[0]
         precondition(sideRowOfLogRow.allSatisfy { $0.count == logRowCount },
@@ -159,26 +166,29 @@ enum FeatureMatrix {
             let outputBase = output.baseAddress!
             // Each chunk writes only its own rows of the output, so chunks need no lock.
             _ = ParallelWork.map(count: chunkCount) { chunk in
-                var rowOffsets = [Int](repeating: 0, count: sourceCount)
+                // The start of the current row in each source's block.
+                var sourceRows = blocks.map { UnsafePointer($0) }
                 sideRows.withUnsafeBufferPointer { sideRows in
                     rows.withUnsafeBufferPointer { rows in
-                        rowOffsets.withUnsafeMutableBufferPointer { rowOffsets in
-                            columnBases.withUnsafeBufferPointer { columnBases in
-                                sourceOf.withUnsafeBufferPointer { sourceOf in
+                        runs.withUnsafeBufferPointer { runs in
+                            sourceRows.withUnsafeMutableBufferPointer { sourceRows in
+                                blocks.withUnsafeBufferPointer { blocks in
                                     blockWidth.withUnsafeBufferPointer { blockWidth in
-                                        do {
+                                        sourceRowCounts.withUnsafeBufferPointer { sourceRowCounts in
                                             let start = rows.count * chunk / chunkCount
                                             let end = rows.count * (chunk + 1) / chunkCount
                                             for index in start..<end {
                                                 let row = rows[index]
-                                                rowOffsets[0] = row * blockWidth[0]
+                                                sourceRows[0] = UnsafePointer(blocks[0] + row * blockWidth[0])
                                                 for source in 1..<sourceCount {
                                                     let side = Int(sideRows[(source - 1) * logRowCount + row])
-                                                    rowOffsets[source] = (side < 0 ? sourceRowCounts[source] : side) * blockWidth[source]
+                                                    let blockRow = side < 0 ? sourceRowCounts[source] : side
+                                                    sourceRows[source] = UnsafePointer(blocks[source] + blockRow * blockWidth[source])
                                                 }
                                                 let target = outputBase + index * featureCount
-                                                for feature in 0..<featureCount {
-                                                    target[feature] = columnBases[feature][rowOffsets[sourceOf[feature]]]
+                                                for run in runs {
+                                                    (target + run.outputColumn).initialize(
+                                                        from: sourceRows[run.source] + run.blockColumn, count: run.width)
                                                 }
                                             }
                                         }
@@ -191,5 +201,14 @@ enum FeatureMatrix {
             }
             initialized = total
         }
+    }
+
+    /// Features `outputColumn ..< outputColumn + width` of a matrix row, which are the block
+    /// columns `blockColumn ..< blockColumn + width` of one source.
+    private struct CopyRun {
+        let source: Int
+        let outputColumn: Int
+        let blockColumn: Int
+        var width: Int
     }
 }

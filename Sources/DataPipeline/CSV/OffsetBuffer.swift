@@ -27,13 +27,6 @@ final class OffsetBuffer: @unchecked Sendable {
         count += 1
     }
 
-    /// Appends all values of `other`.
-    func append(contentsOf other: OffsetBuffer) {
-        while capacity - count < other.count { grow() }
-        (base + count).initialize(from: other.base, count: other.count)
-        count += other.count
-    }
-
     /// Drops the values from `index` on.
     func truncate(to index: Int) {
         precondition(index >= 0 && index <= count, "truncate to \(index) outside 0...\(count)")
