@@ -99,10 +99,10 @@ public struct DatasetBuilder {
         report.features = features.map(\.report)
         let tableRows = features.map(\.report.tableRows)
         let sourceRowCounts = uses.map(\.rowCount)
-        train.features = FeatureMatrix.matrix(rows: trainRows, features: features, sideRowOfLogRow: sideRowOfLogRow,
-                                              sourceRowCounts: sourceRowCounts)
-        test.features = FeatureMatrix.matrix(rows: testRows, features: features, sideRowOfLogRow: sideRowOfLogRow,
-                                             sourceRowCounts: sourceRowCounts)
+        let matrices = FeatureMatrix.matrices(splits: [trainRows, testRows], features: features,
+                                              sideRowOfLogRow: sideRowOfLogRow, sourceRowCounts: sourceRowCounts)
+        train.features = matrices[0]
+        test.features = matrices[1]
 
         let schema = DatasetSchema(
             featureNames: config.features.map(\.name), tableRows: tableRows,
