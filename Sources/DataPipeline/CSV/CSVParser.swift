@@ -123,9 +123,9 @@ struct CSVParser {
                 let count = try parseRow(bytes, &cursor)
                 try check(bytes, rowStart: rowStart, rowEnd: cursor, line: rowLine, count: count, expected: expected)
                 rowLines.append(UInt32(rowLine))
-                for column in keptColumns {
-                    fieldStarts.append(rowStarts[column])
-                    fieldEnds.append(rowEnds[column])
+                keptColumns.withUnsafeBufferPointer { kept in
+                    fieldStarts.append(rowStarts, at: kept)
+                    fieldEnds.append(rowEnds, at: kept)
                 }
             } catch let error as CSVError {
                 guard let kind = error.badRowKind, errors[kind] == .skip else { throw error }

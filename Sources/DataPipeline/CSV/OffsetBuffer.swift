@@ -27,6 +27,17 @@ final class OffsetBuffer: @unchecked Sendable {
         count += 1
     }
 
+    /// Appends `source[index]` for every index in `indices`, growing at most once, for the
+    /// kept fields of a row.
+    @inline(__always)
+    func append(_ source: OffsetBuffer, at indices: UnsafeBufferPointer<Int>) {
+        while capacity - count < indices.count { grow() }
+        let target = base + count
+        let values = source.base
+        for (position, index) in indices.enumerated() { target[position] = values[index] }
+        count += indices.count
+    }
+
     /// Drops the values from `index` on.
     func truncate(to index: Int) {
         precondition(index >= 0 && index <= count, "truncate to \(index) outside 0...\(count)")
