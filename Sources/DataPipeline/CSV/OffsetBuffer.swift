@@ -27,7 +27,7 @@ final class OffsetBuffer: @unchecked Sendable {
         count += 1
     }
 
-    /// Appends `source[index]` for every index in `indices`, growing at most once, for the
+    /// Appends `source[index]` for every index in `indices` after one capacity check, for the
     /// kept fields of a row.
     @inline(__always)
     func append(_ source: OffsetBuffer, at indices: UnsafeBufferPointer<Int>) {
