@@ -5,9 +5,14 @@
 # interpreter has started and pandas is imported.
 # The trainer side is measured twice in each `trainer-bench prepare --repetitions 1` process:
 #   whole process: wall time from exec to exit (start, config, read, parse, join, encode,
-#                  write of the prepared file with fsync);
+#                  write of the prepared file with fsync). The prepared file goes to a
+#                  --cache-dir that this script deletes after the process has exited, because
+#                  a real run keeps the file (deleting its 40 MB took about 15 ms on
+#                  a 2-vCPU ext4 virtual machine);
 #   without write: the in-process time of read, fingerprint, parse, join and encode of that
 #                  same cold repetition, which leaves out process start and the write.
+# The trainer uses both cores where the work splits: parse pieces, joins, features, and the
+# checksum beside the write. pandas read_csv and merge run on one core.
 #
 # usage: bench/compare-prepare.sh [N]   (run from the package root; needs a release build)
 # environment: PYTHON (default .venv-bench/bin/python, made by bench/setup-python.sh), BENCH (default .build/release/trainer-bench),
@@ -31,9 +36,11 @@ without_write=()
 pandas=()
 for ((run = 1; run <= runs; run++)); do
     # One repetition per process, so both sides pay for a cold start of their parser the same way.
+    cache_dir=$(mktemp -d)
     start=$(date +%s%N)
-    line=$("$bench" prepare --config "$config" --data-dir "$data_dir" --repetitions 1 | grep '^RESULT ')
+    line=$("$bench" prepare --config "$config" --data-dir "$data_dir" --repetitions 1 --cache-dir "$cache_dir" | grep '^RESULT ')
     end=$(date +%s%N)
+    rm -rf "$cache_dir"
     inside=$(sed -E 's/.* prepare_seconds=([0-9.]+).*/\1/; s/^RESULT prepare_seconds=([0-9.]+).*/\1/' <<<"$line")
     without_write+=("$(sed -E 's/.*first_without_write_seconds=([0-9.]+).*/\1/' <<<"$line")")
     ours+=("$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.4f", (b - a) / 1e9 }')")

@@ -8,21 +8,39 @@ final class CSVSplitParseTests: XCTestCase {
     private struct Outcome: Equatable {
         var header: [String] = []
         var fields: [[String?]] = []
+        /// The same fields read column by column with `forEachField`, `[kept columns][rows]`.
+        var columnFields: [[String]] = []
+        /// The same fields read through `withFieldAccess`, `[rows][kept columns]`.
+        var accessFields: [[String]] = []
         var lines: [Int] = []
         var skipped: [Int] = []
         var error: String?
     }
 
     private func outcome(_ text: String, minimumSplitBytes: Int, errors: BadRowConfig,
-                         columns: Set<String>?) -> Outcome {
+                         columns: Set<String>?, firstPieceBytes: Int? = nil) -> Outcome {
         var result = Outcome()
         do {
             let parse = try CSVSplitParse(storage: ByteStorage(copying: Array(text.utf8)), fileName: "split.csv",
-                                          errors: errors, columns: columns, minimumSplitBytes: minimumSplitBytes)
+                                          errors: errors, columns: columns, minimumSplitBytes: minimumSplitBytes,
+                                          firstPieceBytes: firstPieceBytes)
             let table = try parse.table(first: try parse.parseFirst(), second: parse.parseSecond())
             result.header = table.header
             let kept = (0..<table.columnCount).filter { table.isKept(column: $0) }
             result.fields = (0..<table.rowCount).map { row in kept.map { table.field(row: row, column: $0) } }
+            result.columnFields = kept.map { column in
+                var texts: [String] = []
+                table.forEachField(inColumn: column) { row, bytes in
+                    XCTAssertEqual(row, texts.count, "forEachField row order")
+                    texts.append(String(decoding: bytes, as: UTF8.self))
+                }
+                return texts
+            }
+            result.accessFields = table.withFieldAccess { fields in
+                (0..<table.rowCount).map { row in
+                    kept.map { String(decoding: fields.bytes(row: row, column: $0), as: UTF8.self) }
+                }
+            }
             result.lines = (0..<table.rowCount).map { table.lineNumber(ofRow: $0) }
             result.skipped = BadRowKind.allCases.map { table.skippedRows[$0] }
         } catch {
@@ -77,5 +95,25 @@ final class CSVSplitParseTests: XCTestCase {
 
     func testNoLineBreakAfterMiddle() {
         assertSameAsOnePiece("1,2,3\n4,5,\"" + String(repeating: "x", count: 400) + "\"")
+    }
+
+    /// A chosen first-piece length puts the split after every byte of a text with quoted line
+    /// breaks, doubled quotes, CRLF ends and bad rows in turn.
+    func testEveryFirstPieceLength() {
+        let clean = "a,b,c\n1,\"x\ny\",2\r\n3,\"say \"\"hi\"\"\",4\n7,8,9\r\n10,11,12\n13,\"\",15\n"
+        let bad = "a,b,c\n1,\"x\ny\",2\r\n3,\"say \"\"hi\"\"\",4\n5,6\n7,8,9\r\n\"open,1,2\n1,2,3\n"
+        for text in [clean, bad] {
+            for errors in [BadRowConfig(), skipAll] {
+                for columns in [nil, Set(["a", "c"])] {
+                    let whole = outcome(text, minimumSplitBytes: Int.max, errors: errors, columns: columns)
+                    for firstPieceBytes in 0...text.utf8.count {
+                        let split = outcome(text, minimumSplitBytes: 0, errors: errors, columns: columns,
+                                            firstPieceBytes: firstPieceBytes)
+                        XCTAssertEqual(split, whole, "first piece \(firstPieceBytes) bytes of \(text.debugDescription), "
+                                       + "columns \(columns ?? [])")
+                    }
+                }
+            }
+        }
     }
 }

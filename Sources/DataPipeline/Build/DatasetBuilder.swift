@@ -50,11 +50,14 @@ public struct DatasetBuilder {
         let userColumn = try logColumn(config.userColumn, role: "user")
         let taskColumns = try config.tasks.map { try logColumn($0, role: "task") }
         let sources = try config.features.map { try source(of: $0) }
-        let sideRowOfLogRow = try joinSideTables()
+        // The joins and the scene and split columns each read the log on their own, so they run
+        // on two threads. The joins' errors are still the first thrown, as in a sequential build.
+        let (sideRowOfLogRow, (sceneRaw, split)) = try ParallelWork.both({ try joinSideTables() }, {
+            (RawColumn(table: log, column: sceneColumn),
+             numberColumn(source: .log(column: splitColumn), sideRowOfLogRow: [], emptyIsInvalid: true))
+        })
 
-        let scenes = try sceneIndices(sceneColumn, &report)
-        let split = numberColumn(source: .log(column: splitColumn), sideRowOfLogRow: sideRowOfLogRow,
-                                 emptyIsInvalid: true)
+        let scenes = try sceneIndices(sceneRaw, &report)
         var numberColumns = [split]
         for (index, feature) in config.features.enumerated() where feature.resolvedEncoding == .quantile {
             numberColumns.append(numberColumn(source: sources[index], sideRowOfLogRow: sideRowOfLogRow,
@@ -78,20 +81,28 @@ public struct DatasetBuilder {
             uses.append(use)
         }
 
-        var train = try rowsWithoutFeatures(trainRows, scenes: scenes, taskColumns: taskColumns, userColumn: userColumn)
-        var test = try rowsWithoutFeatures(testRows, scenes: scenes, taskColumns: taskColumns, userColumn: userColumn)
-
-        let results = ParallelWork.map(count: config.features.count) { index in
-            encodeFeature(config.features[index], source: sources[index], scenes: scenes, uses: uses)
+        // The labels and users of each split are the largest tasks, so they start first and the
+        // features fill the cores around them. A train label error is thrown before a test one,
+        // as in a sequential build.
+        let rowsOfSplit = [trainRows, testRows]
+        let outputs = ParallelWork.map(count: 2 + config.features.count) { task -> EncodeOutput in
+            if task < 2 {
+                return .split(try rowsWithoutFeatures(rowsOfSplit[task], scenes: scenes, taskColumns: taskColumns,
+                                                      userColumn: userColumn))
+            }
+            let index = task - 2
+            return .feature(encodeFeature(config.features[index], source: sources[index], scenes: scenes, uses: uses))
         }
-        let features = try results.map { try $0.get() }
+        var train = try outputs[0].get().split
+        var test = try outputs[1].get().split
+        let features = try outputs[2...].map { try $0.get().feature }
         report.features = features.map(\.report)
         let tableRows = features.map(\.report.tableRows)
         let sourceRowCounts = uses.map(\.rowCount)
-        train.features = FeatureMatrix.matrix(rows: trainRows, features: features, sideRowOfLogRow: sideRowOfLogRow,
-                                              sourceRowCounts: sourceRowCounts)
-        test.features = FeatureMatrix.matrix(rows: testRows, features: features, sideRowOfLogRow: sideRowOfLogRow,
-                                             sourceRowCounts: sourceRowCounts)
+        let matrices = FeatureMatrix.matrices(splits: [trainRows, testRows], features: features,
+                                              sideRowOfLogRow: sideRowOfLogRow, sourceRowCounts: sourceRowCounts)
+        train.features = matrices[0]
+        test.features = matrices[1]
 
         let schema = DatasetSchema(
             featureNames: config.features.map(\.name), tableRows: tableRows,
@@ -160,9 +171,9 @@ public struct DatasetBuilder {
 
     // MARK: Rows
 
-    /// Returns the scene index of every log row, -1 for rows dropped by the scene filter.
-    private func sceneIndices(_ column: Int, _ report: inout PreparationReport) throws -> [Int32] {
-        let raw = RawColumn(table: log, column: column)
+    /// Returns the scene index of every log row from the interned scene column `raw`, -1 for
+    /// rows dropped by the scene filter.
+    private func sceneIndices(_ raw: RawColumn, _ report: inout PreparationReport) throws -> [Int32] {
         var indexOfValue = [Int32](repeating: -1, count: raw.values.count)
         for id in 0..<raw.values.count {
             if let index = config.scene.values.firstIndex(of: raw.values.text(Int32(id))) {
@@ -305,6 +316,23 @@ public struct DatasetBuilder {
     }
 
     // MARK: Features
+
+    /// The result of one task of the encode phase: a split without its features, or one
+    /// feature's codes.
+    private enum EncodeOutput {
+        case split(EncodedSplit)
+        case feature(FeatureMatrix.FeatureCodes)
+
+        var split: EncodedSplit {
+            guard case .split(let split) = self else { preconditionFailure("expected a split, got a feature") }
+            return split
+        }
+
+        var feature: FeatureMatrix.FeatureCodes {
+            guard case .feature(let codes) = self else { preconditionFailure("expected a feature, got a split") }
+            return codes
+        }
+    }
 
     private func encodeFeature(_ feature: FeatureConfig, source: ColumnSource, scenes: [Int32],
                                uses: [FeatureMatrix.SourceUse]) -> FeatureMatrix.FeatureCodes {

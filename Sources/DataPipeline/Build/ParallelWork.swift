@@ -35,4 +35,19 @@ enum ParallelWork {
         }
         return (try a!.get(), try b!.get())
     }
+
+    /// Runs `first` and `second` concurrently and returns both values.
+    static func concurrently<A, B>(_ first: () -> A, _ second: () -> B) -> (A, B) {
+        var a: A?
+        var b: B?
+        // Iteration 0 writes only `a` and iteration 1 only `b`, and both end before the return.
+        DispatchQueue.concurrentPerform(iterations: 2) { index in
+            if index == 0 {
+                a = first()
+            } else {
+                b = second()
+            }
+        }
+        return (a!, b!)
+    }
 }

@@ -1,9 +1,9 @@
 /// The checks of single log rows that `data.errors` governs after parsing: join keys, labels,
 /// and the numbers of the split column and of quantile features.
 ///
-/// Rows are checked in log order and each row's checks run in the order missing join key,
-/// label, split number, quantile numbers. A row counts once, under its first problem whose
-/// policy is `skip`. The first problem whose policy is `stop` throws.
+/// Each row's checks run in the order missing join key, label, split number, quantile numbers.
+/// A row counts once, under its first problem whose policy is `skip`. The first problem in log
+/// order whose policy is `stop` throws.
 struct RowScreening {
     /// Whether each log row is left out, `[log rows]`.
     var skipped: [Bool]
@@ -30,24 +30,42 @@ struct RowScreening {
 
     init(builder: DatasetBuilder, scenes: [Int32], sideRowOfLogRow: [[Int32]], taskColumns: [Int],
          numberColumns: [NumberColumn]) throws {
-        let log = builder.log
+        let rowCount = builder.log.rowCount
         let policies = builder.config.errors
-        skipped = [Bool](repeating: false, count: log.rowCount)
+        var skipped = [Bool](repeating: false, count: rowCount)
 
-        for row in 0..<log.rowCount where scenes[row] >= 0 {
-            guard let kind = try firstProblem(row: row, builder: builder, sideRowOfLogRow: sideRowOfLogRow,
-                                              taskColumns: taskColumns, numberColumns: numberColumns) else {
-                continue
+        // The rows are checked in `pieceCount` ranges on the cores. Each range stops at its
+        // first error, and an earlier range's error is thrown first. The error is therefore
+        // that of the first bad row in log order, as in a sequential check.
+        let pieceCounts = skipped.withUnsafeMutableBufferPointer { skipped in
+            ParallelWork.map(count: Self.pieceCount) { piece -> BadRowCounts in
+                var counts = BadRowCounts()
+                for row in (rowCount * piece / Self.pieceCount)..<(rowCount * (piece + 1) / Self.pieceCount)
+                where scenes[row] >= 0 {
+                    guard let kind = try Self.firstProblem(row: row, builder: builder, sideRowOfLogRow: sideRowOfLogRow,
+                                                           taskColumns: taskColumns, numberColumns: numberColumns) else {
+                        continue
+                    }
+                    precondition(policies[kind] == .skip, "firstProblem returns only kinds whose policy is skip")
+                    skipped[row] = true
+                    counts[kind] += 1
+                }
+                return counts
             }
-            precondition(policies[kind] == .skip, "firstProblem returns only kinds whose policy is skip")
-            skipped[row] = true
-            counts[kind] += 1
+        }
+        self.skipped = skipped
+        for result in pieceCounts {
+            let piece = try result.get()
+            for kind in BadRowKind.allCases { counts[kind] += piece[kind] }
         }
     }
 
+    /// Number of row ranges checked concurrently.
+    static let pieceCount = 2
+
     /// Returns the kind of the row's first skipped problem, `nil` if it has none, or throws the
     /// first problem whose policy is `stop`.
-    private func firstProblem(row: Int, builder: DatasetBuilder, sideRowOfLogRow: [[Int32]],
+    private static func firstProblem(row: Int, builder: DatasetBuilder, sideRowOfLogRow: [[Int32]],
                               taskColumns: [Int], numberColumns: [NumberColumn]) throws -> BadRowKind? {
         let log = builder.log
         let policies = builder.config.errors

@@ -29,6 +29,8 @@ struct CSVParser {
     let rowStarts = OffsetBuffer(capacity: 64)
     let rowEnds = OffsetBuffer(capacity: 64)
     let rowLines: OffsetBuffer
+    /// The field offsets of an appended piece, see `append`.
+    private var appendedFields: (starts: OffsetBuffer, ends: OffsetBuffer)?
     var unescaped: [UInt8] = []
     /// Columns whose fields are kept, in file order.
     var keptColumns: [Int] = []
@@ -104,6 +106,7 @@ struct CSVParser {
     /// Parses the rows that start at `position` or later and before `limit`; the last may end
     /// after `limit`. `position` ends after the last row parsed.
     mutating func parseRows(_ bytes: UnsafeBufferPointer<UInt8>, until limit: Int) throws {
+        precondition(appendedFields == nil, "no rows can be parsed after a piece was appended")
         guard let expected = header?.count else { return }
         // A local copy, because `parseRow` takes it inout while it also mutates the parser.
         var cursor = position
@@ -120,9 +123,9 @@ struct CSVParser {
                 let count = try parseRow(bytes, &cursor)
                 try check(bytes, rowStart: rowStart, rowEnd: cursor, line: rowLine, count: count, expected: expected)
                 rowLines.append(UInt32(rowLine))
-                for column in keptColumns {
-                    fieldStarts.append(rowStarts[column])
-                    fieldEnds.append(rowEnds[column])
+                keptColumns.withUnsafeBufferPointer { kept in
+                    fieldStarts.append(rowStarts, at: kept)
+                    fieldEnds.append(rowEnds, at: kept)
                 }
             } catch let error as CSVError {
                 guard let kind = error.badRowKind, errors[kind] == .skip else { throw error }
@@ -142,13 +145,17 @@ struct CSVParser {
 
     /// Appends the rows of `next`, which parsed the rows from this parser's `position` on, as if
     /// this parser had read them. `next` must have no skipped rows and no unescaped fields.
+    ///
+    /// The field offsets of `next` stay in its buffers and become the table's second segment,
+    /// because copying them would write as many fresh pages as `next` already filled. So this
+    /// is the last step before `table`, and at most one piece can be appended.
     mutating func append(_ next: CSVParser) {
         precondition(next.skippedRows.total == 0 && next.unescaped.isEmpty,
                      "only a piece without skipped rows or unescaped fields can be appended")
+        precondition(appendedFields == nil, "a second piece was already appended")
         let lineOffset = UInt32(line - 1)
         for index in 0..<next.rowLines.count { rowLines.append(next.rowLines[index] + lineOffset) }
-        fieldStarts.append(contentsOf: next.fieldStarts)
-        fieldEnds.append(contentsOf: next.fieldEnds)
+        appendedFields = (next.fieldStarts, next.fieldEnds)
         line += next.line - 1
         position = next.position
     }
@@ -159,7 +166,7 @@ struct CSVParser {
         let tableStorage = unescaped.isEmpty ? storage : ByteStorage(concatenating: storage.bytes, unescaped)
         return CSVTable(fileName: fileName, header: header, rowCount: rowLines.count, storage: tableStorage,
                         slotOfColumn: slotOfColumn, fieldStarts: fieldStarts, fieldEnds: fieldEnds,
-                        rowLines: rowLines, skippedRows: skippedRows)
+                        appendedFields: appendedFields, rowLines: rowLines, skippedRows: skippedRows)
     }
 
     /// Throws the first problem of a parsed row: its length, its field count, then invalid UTF-8.

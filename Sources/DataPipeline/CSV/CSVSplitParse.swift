@@ -1,5 +1,6 @@
 /// A parse of one CSV file in two pieces that can run on two threads: the rows before the
-/// first line break after the middle of the file, and the rows from there on.
+/// first line break after the middle of the file (or another chosen offset), and the rows from
+/// there on.
 ///
 /// The second piece starts where a line starts, which is a row start only if no quoted field
 /// spans it, and it counts lines from 1. So it is used only when the first piece stops exactly
@@ -19,9 +20,10 @@ struct CSVSplitParse: Sendable {
     /// The byte offset at which the second piece starts, `nil` for a parse in one piece.
     let split: Int?
 
-    /// Parses the header of the CSV text in `storage` and picks where the second piece starts.
+    /// Parses the header of the CSV text in `storage` and picks where the second piece starts:
+    /// at the first line start after `firstPieceBytes` (default: half the file).
     init(storage: ByteStorage, fileName: String, errors: BadRowConfig, columns: Set<String>?,
-         minimumSplitBytes: Int = defaultMinimumSplitBytes) throws {
+         minimumSplitBytes: Int = defaultMinimumSplitBytes, firstPieceBytes: Int? = nil) throws {
         let bytes = storage.bytes
         guard bytes.count <= CSVReader.maximumFileBytes else {
             throw CSVError.tooLarge(file: fileName, bytes: bytes.count, maximumBytes: CSVReader.maximumFileBytes)
@@ -33,7 +35,7 @@ struct CSVSplitParse: Sendable {
 
         var split: Int?
         if parser.header != nil, bytes.count >= minimumSplitBytes {
-            var index = max(parser.position, bytes.count / 2)
+            var index = max(parser.position, min(firstPieceBytes ?? bytes.count / 2, bytes.count))
             while index < bytes.count, bytes[index] != UInt8(ascii: "\n") { index += 1 }
             if index + 1 < bytes.count { split = index + 1 }
         }

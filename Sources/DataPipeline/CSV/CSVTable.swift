@@ -19,15 +19,22 @@ public struct CSVTable: Sendable {
     /// Number of kept columns.
     let keptColumnCount: Int
     /// Start and end offsets into `storage` of each kept field, `[rowCount · keptColumnCount]`.
+    /// The first `fieldStarts.count` entries are in `fieldStarts` and `fieldEnds`, the rest in
+    /// `appendedFields`.
     let fieldStarts: OffsetBuffer
     let fieldEnds: OffsetBuffer
+    /// The offsets of the rows that a second parse piece read, kept in that piece's buffers
+    /// instead of copied after the first piece's. `nil` for a table parsed in one piece.
+    let appendedFields: (starts: OffsetBuffer, ends: OffsetBuffer)?
     /// 1-based file line where each data row starts, `[rowCount]`.
     let rowLines: OffsetBuffer
     /// Rows left out by a `skip` policy, per kind; they are not in `rowCount`.
     public let skippedRows: BadRowCounts
 
     init(fileName: String, header: [String], rowCount: Int, storage: ByteStorage, slotOfColumn: [Int],
-         fieldStarts: OffsetBuffer, fieldEnds: OffsetBuffer, rowLines: OffsetBuffer, skippedRows: BadRowCounts = BadRowCounts()) {
+         fieldStarts: OffsetBuffer, fieldEnds: OffsetBuffer,
+         appendedFields: (starts: OffsetBuffer, ends: OffsetBuffer)? = nil, rowLines: OffsetBuffer,
+         skippedRows: BadRowCounts = BadRowCounts()) {
         precondition(slotOfColumn.count == header.count,
                      "expected a slot for each of \(header.count) columns, got \(slotOfColumn.count)")
         self.fileName = fileName
@@ -38,6 +45,10 @@ public struct CSVTable: Sendable {
         self.keptColumnCount = slotOfColumn.filter { $0 >= 0 }.count
         self.fieldStarts = fieldStarts
         self.fieldEnds = fieldEnds
+        self.appendedFields = appendedFields
+        let entries = fieldStarts.count + (appendedFields?.starts.count ?? 0)
+        precondition(entries == rowCount * keptColumnCount,
+                     "expected \(rowCount) rows of \(keptColumnCount) kept fields, got \(entries) field offsets")
         self.rowLines = rowLines
         self.skippedRows = skippedRows
     }
@@ -87,7 +98,9 @@ public struct CSVTable: Sendable {
     func fieldRange(row: Int, column: Int) -> Range<Int> {
         precondition(row >= 0 && row < rowCount, "row \(row) out of range 0..<\(rowCount)")
         let index = row * keptColumnCount + slot(column)
-        return Int(fieldStarts[index])..<Int(fieldEnds[index])
+        let firstCount = fieldStarts.count
+        if index < firstCount { return Int(fieldStarts[index])..<Int(fieldEnds[index]) }
+        return Int(appendedFields!.starts[index - firstCount])..<Int(appendedFields!.ends[index - firstCount])
     }
 
     /// Calls `body` once per row with the bytes of the field in `column`, which are only valid
@@ -95,16 +108,22 @@ public struct CSVTable: Sendable {
     public func forEachField(inColumn column: Int,
                              _ body: (_ row: Int, _ bytes: UnsafeBufferPointer<UInt8>) throws -> Void) rethrows {
         let width = keptColumnCount
-        var index = slot(column)
+        let slot = slot(column)
         try withExtendedLifetime(self) {
             let all = storage.bytes
-            let starts = fieldStarts.buffer
-            let ends = fieldEnds.buffer
-            for row in 0..<rowCount {
-                let start = Int(starts[index])
-                let end = Int(ends[index])
-                try body(row, UnsafeBufferPointer(start: all.baseAddress! + start, count: end - start))
-                index += width
+            var segments = [(starts: fieldStarts.buffer, ends: fieldEnds.buffer)]
+            if let appendedFields { segments.append((appendedFields.starts.buffer, appendedFields.ends.buffer)) }
+            var row = 0
+            for (starts, ends) in segments {
+                // Every segment contains whole rows, so the column's slot is the same in each.
+                var index = slot
+                while index < starts.count {
+                    let start = Int(starts[index])
+                    let end = Int(ends[index])
+                    try body(row, UnsafeBufferPointer(start: all.baseAddress! + start, count: end - start))
+                    index += width
+                    row += 1
+                }
             }
         }
     }
@@ -114,8 +133,10 @@ public struct CSVTable: Sendable {
     /// inside `body`.
     func withFieldAccess<R>(_ body: (FieldAccess) throws -> R) rethrows -> R {
         try slotOfColumn.withUnsafeBufferPointer { slots in
-            try withExtendedLifetime((storage, fieldStarts, fieldEnds)) {
+            try withExtendedLifetime((storage, fieldStarts, fieldEnds, appendedFields?.starts, appendedFields?.ends)) {
                 try body(FieldAccess(storage: storage.bytes, starts: fieldStarts.buffer, ends: fieldEnds.buffer,
+                                     appendedStarts: appendedFields?.starts.buffer ?? UnsafeBufferPointer(start: nil, count: 0),
+                                     appendedEnds: appendedFields?.ends.buffer ?? UnsafeBufferPointer(start: nil, count: 0),
                                      slotOfColumn: slots, keptColumnCount: keptColumnCount))
             }
         }
@@ -126,17 +147,29 @@ public struct CSVTable: Sendable {
 /// Rows and columns are checked only in debug builds, and only kept columns may be read.
 struct FieldAccess {
     let storage: UnsafeBufferPointer<UInt8>
+    /// Field offsets as in `CSVTable`: the first `starts.count` entries, then the appended ones.
     let starts: UnsafeBufferPointer<UInt32>
     let ends: UnsafeBufferPointer<UInt32>
+    let appendedStarts: UnsafeBufferPointer<UInt32>
+    let appendedEnds: UnsafeBufferPointer<UInt32>
     let slotOfColumn: UnsafeBufferPointer<Int>
     let keptColumnCount: Int
 
     /// Returns the bytes of one field of a kept column.
+    @inline(__always)
     func bytes(row: Int, column: Int) -> UnsafeBufferPointer<UInt8> {
         let slot = slotOfColumn[column]
         assert(slot >= 0, "column \(column) was not kept when parsing")
         let index = row * keptColumnCount + slot
-        let start = Int(starts[index])
-        return UnsafeBufferPointer(rebasing: storage[start..<Int(ends[index])])
+        let start: Int
+        let end: Int
+        if index < starts.count {
+            start = Int(starts[index])
+            end = Int(ends[index])
+        } else {
+            start = Int(appendedStarts[index - starts.count])
+            end = Int(appendedEnds[index - starts.count])
+        }
+        return UnsafeBufferPointer(rebasing: storage[start..<end])
     }
 }

@@ -27,11 +27,15 @@ final class OffsetBuffer: @unchecked Sendable {
         count += 1
     }
 
-    /// Appends all values of `other`.
-    func append(contentsOf other: OffsetBuffer) {
-        while capacity - count < other.count { grow() }
-        (base + count).initialize(from: other.base, count: other.count)
-        count += other.count
+    /// Appends `source[index]` for every index in `indices` after one capacity check, for the
+    /// kept fields of a row.
+    @inline(__always)
+    func append(_ source: OffsetBuffer, at indices: UnsafeBufferPointer<Int>) {
+        while capacity - count < indices.count { grow() }
+        let target = base + count
+        let values = source.base
+        for (position, index) in indices.enumerated() { target[position] = values[index] }
+        count += indices.count
     }
 
     /// Drops the values from `index` on.

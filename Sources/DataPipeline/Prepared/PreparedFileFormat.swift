@@ -151,16 +151,40 @@ enum PreparedFileFormat {
     /// Writes `bytes` to `path` atomically: a temporary file in the same folder is written,
     /// flushed to disk with fsync and renamed over `path`.
     static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-        try writeAtomically(to: path, fileBytes: bytes.count) { descriptor in
-            bytes.withUnsafeBytes { writeFully(descriptor, $0, at: 0) }
+        try AtomicFileWrite.write(to: path, fileBytes: bytes.count) { descriptor in
+            bytes.withUnsafeBytes { AtomicFileWrite.writeFully(descriptor, $0, at: 0) }
         }
     }
 
     /// Writes `dataset` as a prepared file at `path` atomically, like `writeAtomically(_:to:)`,
-    /// straight from its arrays: the checksum is computed over the pieces as they are, and
-    /// each section is written at its offset, so the file is never assembled in memory.
+    /// straight from its arrays, so the file is never assembled in memory.
+    ///
+    /// The checksum and the writes of the sections read the same arrays and need each other
+    /// only at the end, so they run concurrently on two threads. The header, which holds the
+    /// checksum, is written last, and the file is valid only after the fsync and rename.
     static func writeAtomically(_ dataset: EncodedDataset, fingerprint: UInt64, to path: String) throws {
-        var layout = try layout(dataset, fingerprint: fingerprint)
+        let layout = try layout(dataset, fingerprint: fingerprint)
+        try AtomicFileWrite.write(to: path, fileBytes: layout.fileBytes) { descriptor in
+            let (sum, sectionFailure) = ParallelWork.concurrently({
+                checksum(of: dataset, layout: layout)
+            }, {
+                // Gaps between sections are left unwritten and read as zeros.
+                var failure: Int32?
+                layout.forEachSection(of: dataset) { offset, section in
+                    if failure == nil { failure = AtomicFileWrite.writeFully(descriptor, section, at: offset) }
+                }
+                return failure
+            })
+            if let sectionFailure { return sectionFailure }
+            var head = layout.head
+            store(sum, at: Offset.checksum, in: &head)
+            return head.withUnsafeBytes { AtomicFileWrite.writeFully(descriptor, $0, at: 0) }
+        }
+    }
+
+    /// Returns the checksum of the file that `layout` describes for `dataset`, computed over
+    /// its pieces: the header and metadata (checksum field 0), the sections and the zero gaps.
+    static func checksum(of dataset: EncodedDataset, layout: Layout) -> UInt64 {
         var sum = StreamingChecksum(totalBytes: layout.fileBytes - checksumStart)
         layout.head.withUnsafeBytes { sum.add(UnsafeRawBufferPointer(rebasing: $0[checksumStart...])) }
         var position = layout.head.count
@@ -170,62 +194,7 @@ enum PreparedFileFormat {
             position = offset + section.count
         }
         sum.addZeros(layout.fileBytes - position)
-        store(sum.finish(), at: Offset.checksum, in: &layout.head)
-
-        try writeAtomically(to: path, fileBytes: layout.fileBytes) { descriptor in
-            // Gaps between sections are left unwritten and read as zeros.
-            if let error = layout.head.withUnsafeBytes({ writeFully(descriptor, $0, at: 0) }) { return error }
-            var failure: Int32?
-            layout.forEachSection(of: dataset) { offset, section in
-                if failure == nil { failure = writeFully(descriptor, section, at: offset) }
-            }
-            return failure
-        }
-    }
-
-    /// Creates a temporary file beside `path`, lets `write` fill it (returning an errno value on
-    /// failure), sets its size to `fileBytes`, flushes it with fsync and renames it over `path`,
-    /// then flushes the folder so the rename is durable too.
-    private static func writeAtomically(to path: String, fileBytes: Int, _ write: (Int32) -> Int32?) throws {
-        let temporary = "\(path).tmp-\(getpid())"
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard descriptor >= 0 else {
-            throw DataError.fileAccess(path: temporary, reason: "cannot create the file: \(String(cString: strerror(errno)))")
-        }
-        var writeError = write(descriptor)
-        if writeError == nil, ftruncate(descriptor, off_t(fileBytes)) != 0 { writeError = errno }
-        if writeError == nil, fsync(descriptor) != 0 { writeError = errno }
-        close(descriptor)
-        if let writeError {
-            unlink(temporary)
-            throw DataError.fileAccess(path: temporary, reason: "write failed: \(String(cString: strerror(writeError)))")
-        }
-        guard rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw DataError.fileAccess(path: path, reason: "cannot rename \(temporary) to it: \(reason)")
-        }
-
-        // The rename itself is durable only once the folder entry is flushed.
-        let folder = open((path as NSString).deletingLastPathComponent, O_RDONLY)
-        if folder >= 0 {
-            fsync(folder)
-            close(folder)
-        }
-    }
-
-    /// Writes all of `bytes` at file offset `offset`; returns the errno value of a failure.
-    private static func writeFully(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int) -> Int32? {
-        var written = 0
-        while written < bytes.count {
-            let result = pwrite(descriptor, bytes.baseAddress! + written, bytes.count - written, off_t(offset + written))
-            if result < 0 {
-                if errno == EINTR { continue }
-                return errno
-            }
-            written += result
-        }
-        return nil
+        return sum.finish()
     }
 
     private static func store<T: FixedWidthInteger>(_ value: T, at offset: Int, in file: inout [UInt8]) {
