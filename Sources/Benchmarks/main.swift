@@ -14,7 +14,7 @@ let usage = """
       allreduce   ring allreduce against MPI_Allreduce (run under mpirun)  [--check] [--floats 1M,16M] [--repetitions N]
       train       training samples/s, time per step phase, peak memory  [--config FILE] [--data-dir DIR] [--steps N] [--warmup N] [--threads N] [--products N]
       embeddings  the same on generated data with a 100M-row table  [--context-ids N] [--rows N] [--dimension D] [--model NAME] [--steps N]
-      prepare     seconds to prepare a config's data without the cache, by phase  [--config FILE] [--data-dir DIR] [--repetitions N]
+      prepare     seconds to prepare a config's data without the cache, by phase  [--config FILE] [--data-dir DIR] [--repetitions N] [--cache-dir DIR]
       startup     seconds from process start to the end of the first step (run twice: warm cache)  [--config FILE] [--cache-dir DIR]
     """
 
