@@ -1,6 +1,6 @@
 /// A named state tensor of a model that training changes outside the optimizer, such as the
-/// running statistics of a normalization. Checkpoints save it beside the parameters, and the
-/// trainer averages it over ranks before it is saved or used for evaluation. It is never trained.
+/// running statistics of a normalization. Checkpoints save each rank's copy beside the
+/// parameters, and evaluation uses the mean over ranks. It is never trained.
 ///
 /// `read` returns the current values and `write` replaces them; both use `count` floats.
 public struct ModelBuffer {

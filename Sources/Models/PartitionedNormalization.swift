@@ -16,8 +16,8 @@ import TensorCore
 /// average and 0.783 with the warm-up below.
 ///
 /// With W ranks each rank normalizes over its own B/W rows and moves its own running statistics.
-/// They are `buffers`, which the trainer averages over ranks before a checkpoint or an evaluation
-/// and saves in checkpoints, so every rank scores with the same statistics.
+/// They are `buffers`: the trainer scores with their mean over ranks and saves each rank's copy
+/// in checkpoints.
 public final class PartitionedNormalization {
     public let name: String
     /// `[N]`.
@@ -56,8 +56,15 @@ public final class PartitionedNormalization {
             ModelBuffer(name: name + ".running.variance", count: width, read: { statistics.runningVariance.scalars },
                         write: { statistics.runningVariance = Tensor(shape: [width], scalars: $0) }),
             ModelBuffer(name: name + ".running.updates", count: 1, read: { [unowned self] in [Float(updateCount)] },
-                        write: { [unowned self] in updateCount = Int($0[0].rounded()) }),
+                        write: { [unowned self] in updateCount = Self.count(from: $0[0]) }),
         ]
+    }
+
+    /// Returns a batch count read back from a Float, clamped to `0...2²⁴`: past 1/(1 − momentum)
+    /// batches the count no longer changes the update factor.
+    static func count(from value: Float) -> Int {
+        guard value.isFinite else { return 0 }
+        return Int(min(max(value, 0), 16_777_216).rounded())
     }
 
     /// Normalizes `x` `[B, N]` and applies each row's scene scale and shift; `scenes` is `[B]`.

@@ -64,7 +64,8 @@ enum CheckpointCompatibility {
             let savedNames = savedBuffers.map { "\($0.name) [\($0.count)]" }
             let names = buffers.map { "\($0.name) [\($0.count)]" }
             if savedNames != names {
-                throw reject("the model buffers", savedNames.joined(separator: ", "), names.joined(separator: ", "))
+                func list(_ names: [String]) -> String { names.isEmpty ? "none" : names.joined(separator: ", ") }
+                throw reject("the list of model buffers", list(savedNames), list(names))
             }
         }
 

@@ -149,8 +149,9 @@ public enum CheckpointLoader {
         (trainer.optimizer as? ElementwiseOptimizer)?.state = optimizerState
     }
 
-    /// Restores the model's buffers. A checkpoint of an earlier build has none, so the buffers
-    /// keep their initial values and the returned warning says so.
+    /// Restores the model's buffers: each rank its own copy when the world size is the saving
+    /// run's, else every rank the mean of the saved copies. A checkpoint of an earlier build has
+    /// none, so the buffers keep their initial values and the returned warning says so.
     static func loadBuffers(_ manifest: CheckpointManifest, directory: URL, into trainer: Trainer) throws -> [String] {
         let buffers = trainer.model.buffers
         guard let saved = manifest.buffers else {
@@ -161,16 +162,27 @@ public enum CheckpointLoader {
         guard !saved.isEmpty else { return [] }
         let reader = try entry(CheckpointManifest.buffersFileName, in: manifest, directory: directory)
         let values = try reader.readAll(Float.self)
-        let expected = saved.reduce(0) { $0 + $1.count }
-        guard values.count == expected else {
-            throw CheckpointError.invalidManifest(path: reader.url.path,
-                                                  reason: "holds \(values.count) values but the buffers need \(expected)")
+        let perCopy = saved.reduce(0) { $0 + $1.count }
+        let copies = manifest.worldSize
+        guard values.count == copies * perCopy else {
+            throw CheckpointError.invalidManifest(
+                path: reader.url.path,
+                reason: "holds \(values.count) values but \(copies) rank copies of the buffers need \(copies * perCopy)")
         }
-        var offset = 0
-        for (buffer, entry) in zip(buffers, saved) {
-            buffer.write(Array(values[offset..<(offset + entry.count)]))
-            offset += entry.count
+        if let bad = values.firstIndex(where: { !$0.isFinite }) {
+            var offset = bad % perCopy
+            let entry = saved.first { entry in
+                defer { offset -= entry.count }
+                return offset < entry.count
+            }
+            throw CheckpointError.invalidManifest(
+                path: reader.url.path,
+                reason: "buffer \(entry?.name ?? "?") of rank \(bad / perCopy) holds \(values[bad]), which is not finite; "
+                    + "the checkpoint is damaged, so resume from an earlier one")
         }
+        let perRank = (0..<copies).map { Array(values[($0 * perCopy)..<(($0 + 1) * perCopy)]) }
+        let rank = trainer.communicator.rank
+        trainer.setBufferValues(copies == trainer.communicator.worldSize ? perRank[rank] : Trainer.meanOverRanks(perRank))
         return []
     }
 

@@ -8,7 +8,8 @@ import Foundation
 ///     manifest.json              this manifest, written last
 ///     dense.bin                  every dense parameter in `dense` order, Float32
 ///     dense-optimizer.bin        per dense parameter, its `stateSlots` state tensors, Float32
-///     buffers.bin                the model's buffers in `buffers` order, Float32 (only if it has any)
+///     buffers.bin                `[worldSize]` copies, one per rank, of the model's buffers in
+///                                `buffers` order, Float32 (only if the model has any)
 ///     step-losses.bin            `[steps, 1 + T]` Float64: rows of the step, then each task's loss
 ///     table-<f>.rows.bin         feature f's table `[R, D]` in global row order, Float32
 ///     table-<f>.state.bin        its sparse optimizer state `[R, stateWidth]`, Float32
@@ -49,7 +50,7 @@ public struct CheckpointManifest: Codable, Equatable, Sendable {
         public var stateSlots: Int
     }
 
-    /// A model buffer (running statistics), averaged over ranks before the save.
+    /// A model buffer (running statistics), saved once for each rank of the run.
     public struct BufferEntry: Codable, Equatable, Sendable {
         public var name: String
         public var count: Int

@@ -59,7 +59,7 @@ public struct CheckpointWriter {
         let communicator = trainer.communicator
         let isRoot = communicator.rank == 0
         let step = trainer.globalStep
-        try trainer.synchronizeBuffers()
+        let bufferCopies = try trainer.gatherBufferValues()
         let final = folder.appendingPathComponent(CheckpointManifest.directoryName(step: step), isDirectory: true)
         let temporary = folder.appendingPathComponent(CheckpointManifest.directoryName(step: step) + ".tmp-\(getpid())",
                                                       isDirectory: true)
@@ -83,7 +83,7 @@ public struct CheckpointWriter {
         attempt { files += try writeDense(trainer, into: temporary, device: diskFull ? "/dev/full" : nil) }
         attempt { files.append(try writeStepLosses(stepLosses, taskCount: trainer.taskNames.count, into: temporary)) }
         if !trainer.model.buffers.isEmpty {
-            attempt { files.append(try writeBuffers(trainer, into: temporary)) }
+            attempt { files.append(try writeBuffers(bufferCopies, into: temporary)) }
         }
         for feature in trainer.layout.names.indices {
             var writers: (rows: CheckpointFileWriter, state: CheckpointFileWriter)?
@@ -215,10 +215,12 @@ public struct CheckpointWriter {
         return [try values.finish(), try state.finish()]
     }
 
-    private func writeBuffers(_ trainer: Trainer, into directory: URL) throws -> CheckpointManifest.FileEntry {
+    /// Writes every rank's buffers, rank by rank, so a run resumed on the same world size
+    /// continues each rank's statistics exactly.
+    private func writeBuffers(_ copies: [[Float]], into directory: URL) throws -> CheckpointManifest.FileEntry {
         let writer = try CheckpointFileWriter(url: directory.appendingPathComponent(CheckpointManifest.buffersFileName))
-        for buffer in trainer.model.buffers {
-            try writer.append(buffer.read())
+        for values in copies {
+            try writer.append(values)
         }
         return try writer.finish()
     }

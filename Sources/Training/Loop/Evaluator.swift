@@ -10,9 +10,13 @@ extension Trainer {
     /// by at most one chunk, and may be empty), and rank 0 gathers the scores in row order.
     /// Every forward pass sees the same rows on any world size, so the scores, and the metrics
     /// computed from them, do not depend on it. Returns the probabilities `[N, T]` on rank 0
-    /// and nil on the other ranks.
+    /// and nil on the other ranks. The model's buffers (running statistics) are averaged over
+    /// ranks for the scoring.
     public func predictTestSplit() throws -> [Float]? {
-        try synchronizeBuffers()
+        try withAveragedBuffers { try predictWithCurrentBuffers() }
+    }
+
+    private func predictWithCurrentBuffers() throws -> [Float]? {
         let split = dataset.test
         let taskCount = model.taskCount
         let featureCount = layout.names.count

@@ -251,8 +251,11 @@ public enum TrainingSession {
                 let table = try trainer.embeddings.gatherTable(feature, root: 0)
                 arrays.append((name: "embedding." + name, values: table ?? []))
             }
+            let bufferMeans = Trainer.meanOverRanks(try trainer.gatherBufferValues())
+            var offset = 0
             for buffer in trainer.model.buffers {
-                arrays.append((name: "buffer." + buffer.name, values: buffer.read()))
+                arrays.append((name: "buffer." + buffer.name, values: Array(bufferMeans[offset..<(offset + buffer.count)])))
+                offset += buffer.count
             }
             let dump = ParameterDump(arrays: arrays, stepLosses: summary.stepLosses.map(\.taskLosses))
             if options.keepFinalParameters {
