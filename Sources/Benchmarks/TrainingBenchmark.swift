@@ -234,12 +234,13 @@ enum TrainingBenchmark {
     /// Prints one line per product shape: calls and MFLOP per step, its share of the step's FLOPs,
     /// and, when it was timed alone, its time per step and rate.
     static func printProducts(_ shapes: ArraySlice<ArithmeticFloor.ShapeTiming>, flopsPerStep: Double) {
+        let width = max(26, (shapes.map { $0.shape.description.count }.max() ?? 0) + 2)
         print("largest matrix products per step (rank 0), each timed alone:")
-        print("  " + "shape".padding(toLength: 26, withPad: " ", startingAt: 0)
+        print("  " + "shape".padding(toLength: width, withPad: " ", startingAt: 0)
               + "calls   MFLOP   share   ms alone  GFLOP/s")
         for timing in shapes {
             let flops = Double(timing.shape.flops) * timing.callsPerStep
-            var line = "  " + timing.shape.description.padding(toLength: 26, withPad: " ", startingAt: 0)
+            var line = "  " + timing.shape.description.padding(toLength: width, withPad: " ", startingAt: 0)
                 + String(format: "%5.1f %7.1f  %5.1f%%", timing.callsPerStep, flops / 1e6, 100 * flops / flopsPerStep)
             if let seconds = timing.secondsPerCall {
                 line += String(format: "  %8.3f  %7.1f", 1000 * seconds * timing.callsPerStep, Double(timing.shape.flops) / seconds / 1e9)

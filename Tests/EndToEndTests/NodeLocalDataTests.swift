@@ -56,5 +56,17 @@ final class NodeLocalDataTests: XCTestCase {
                                                 logger: Logger(rank: communicator.rank, worldSize: 3, console: again))
         }
         XCTAssertFalse(again.lines.contains { $0.contains("prepared a copy") }, again.lines.joined(separator: "\n"))
+
+        // A truncated copy counts as missing, so its host prepares it again.
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: opened[1].path))
+        try handle.truncate(atOffset: 1000)
+        try handle.close()
+        let rebuilt = CapturingSink()
+        let reopened = try InProcessWorld.run(worldSize: 3) { communicator in
+            try TrainingSession.openDataset(options(rank: communicator.rank), communicator: communicator,
+                                            logger: Logger(rank: communicator.rank, worldSize: 3, console: rebuilt)).fingerprint
+        }
+        XCTAssertEqual(reopened, opened.map(\.fingerprint))
+        XCTAssertEqual(rebuilt.lines.filter { $0.contains("prepared a copy") }.count, 1, rebuilt.lines.joined(separator: "\n"))
     }
 }

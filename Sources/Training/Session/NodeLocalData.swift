@@ -55,7 +55,9 @@ enum NodeLocalData {
             .appendingPathComponent(fileName).path
         let host = hostName()
         let hosts = try communicator.allgatherv(Array(host.utf8)).map { String(decoding: $0, as: UTF8.self) }
-        let seesFile = try communicator.allgather(FileManager.default.fileExists(atPath: localPath) ? UInt8(1) : 0).map { $0 == 1 }
+        // A damaged or truncated file counts as missing, so its host rebuilds it.
+        let existing = try? PreparedDataset.open(path: localPath)
+        let seesFile = try communicator.allgather(existing != nil ? UInt8(1) : 0).map { $0 == 1 }
         let preparers = preparers(hosts: hosts, seesFile: seesFile)
 
         // The preparers' paths travel to every rank, so the other ranks of a host open the copy
@@ -69,11 +71,21 @@ enum NodeLocalData {
             return result.path
         }
         let preparedPaths = try communicator.allgatherv(Array(preparedPath.utf8)).map { String(decoding: $0, as: UTF8.self) }
-        var path = localPath
-        if !seesFile[communicator.rank], let preparer = preparers.first(where: { hosts[$0] == host }) {
-            path = preparedPaths[preparer]
+        let dataset = try communicator.runOnEveryRank { () -> PreparedDataset in
+            if let existing { return existing }
+            guard let preparer = preparers.first(where: { hosts[$0] == host }) else {
+                preconditionFailure("rank \(communicator.rank) has no data and no preparer on \(host)")
+            }
+            let path = preparedPaths[preparer]
+            do {
+                return try PreparedDataset.open(path: path)
+            } catch {
+                throw TrainerError.dataMismatch(
+                    message: "rank \(communicator.rank) on \(host) cannot open the copy of the data that rank \(preparer) "
+                        + "prepared on the same host name (\(error)); ranks with one host name must share the cache "
+                        + "folder, so give them a shared --cache-dir or distinct host names")
+            }
         }
-        let dataset = try communicator.runOnEveryRank { try PreparedDataset.open(path: path) }
         if let error = mismatch(fingerprints: try communicator.allgather(dataset.fingerprint), hosts: hosts) {
             // Every rank finds the same difference, so every rank stops here together.
             throw CollectiveFailure(message: String(describing: error), underlying: error)
