@@ -17,13 +17,12 @@ public final class SGD: ElementwiseOptimizer {
     override var stateInitialValues: [Float] { momentum > 0 ? [0] : [] }
 
     override func updateElements(count: Int, weights: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>,
-                                 state: [UnsafeMutablePointer<Float>]) {
+                                 first: UnsafeMutablePointer<Float>?, second: UnsafeMutablePointer<Float>?) {
         let rate = learningRate
-        if state.isEmpty {
+        guard let velocity = first else {
             for i in 0..<count { weights[i] -= rate * gradients[i] }
             return
         }
-        let velocity = state[0]
         for i in 0..<count {
             velocity[i] = momentum * velocity[i] + gradients[i]
             weights[i] -= rate * velocity[i]
@@ -59,9 +58,9 @@ public final class Adam: ElementwiseOptimizer {
     }
 
     override func updateElements(count: Int, weights: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>,
-                                 state: [UnsafeMutablePointer<Float>]) {
-        adamUpdate(count: count, weights: weights, gradients: gradients, firstMoment: state[0],
-                   secondMoment: state[1], beta1: beta1, beta2: beta2, epsilon: epsilon, correctedRate: correctedRate)
+                                 first: UnsafeMutablePointer<Float>?, second: UnsafeMutablePointer<Float>?) {
+        adamUpdate(count: count, weights: weights, gradients: gradients, firstMoment: first!,
+                   secondMoment: second!, beta1: beta1, beta2: beta2, epsilon: epsilon, correctedRate: correctedRate)
     }
 }
 
@@ -116,8 +115,8 @@ public final class Adagrad: ElementwiseOptimizer {
     override var stateInitialValues: [Float] { [initialAccumulator] }
 
     override func updateElements(count: Int, weights: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>,
-                                 state: [UnsafeMutablePointer<Float>]) {
-        let accumulator = state[0]
+                                 first: UnsafeMutablePointer<Float>?, second: UnsafeMutablePointer<Float>?) {
+        let accumulator = first!
         let rate = learningRate
         for i in 0..<count {
             let g = gradients[i]

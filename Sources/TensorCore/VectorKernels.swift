@@ -66,3 +66,20 @@ public func allFinite(_ values: UnsafeBufferPointer<Float>) -> Bool {
                   remainder: { i in tail += base[i] * 0 })
     return sums.sum() == 0 && tail == 0
 }
+
+/// Copies `count` values from `source` to `target` and returns whether every value is finite,
+/// reading each value once for both. The check is that of `allFinite(_:)`.
+public func copyCheckingFinite(from source: UnsafePointer<Float>, to target: UnsafeMutablePointer<Float>,
+                               count: Int) -> Bool {
+    var sums = FloatVector()
+    var tail: Float = 0
+    forEachVector(count: count, { i in
+        let value = loadVector(source, i)
+        storeVector(value, target, i)
+        sums += value * 0
+    }, remainder: { i in
+        target[i] = source[i]
+        tail += source[i] * 0
+    })
+    return sums.sum() == 0 && tail == 0
+}

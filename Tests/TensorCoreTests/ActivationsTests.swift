@@ -123,4 +123,28 @@ final class ActivationKernelTests: XCTestCase {
         values[3] = .greatestFiniteMagnitude
         XCTAssertTrue(values.withUnsafeBufferPointer { allFinite($0) })
     }
+
+    func testCopyCheckingFinite() {
+        for count in [1, 8, 21] {
+            let values = (0..<count).map { Float($0) * 1.5 - 7 }
+            var target = [Float](repeating: -1, count: count)
+            let finite = values.withUnsafeBufferPointer { source in
+                target.withUnsafeMutableBufferPointer { copyCheckingFinite(from: source.baseAddress!, to: $0.baseAddress!, count: count) }
+            }
+            XCTAssertTrue(finite, "count \(count)")
+            XCTAssertEqual(target, values, "count \(count)")
+        }
+        for position in [0, 7, 16, 20] {
+            for bad in [Float.nan, .infinity, -.infinity] {
+                var values = [Float](repeating: 1.5, count: 21)
+                values[position] = bad
+                var target = [Float](repeating: 0, count: 21)
+                let finite = values.withUnsafeBufferPointer { source in
+                    target.withUnsafeMutableBufferPointer { copyCheckingFinite(from: source.baseAddress!, to: $0.baseAddress!, count: 21) }
+                }
+                XCTAssertFalse(finite, "\(bad) at \(position)")
+                XCTAssertEqual(target.map(\.bitPattern), values.map(\.bitPattern), "\(bad) at \(position)")
+            }
+        }
+    }
 }

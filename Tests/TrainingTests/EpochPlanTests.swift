@@ -52,4 +52,19 @@ final class EpochPlanTests: XCTestCase {
         let slices = (0..<5).map { EpochPlan(epoch: 0, rowCount: 203, globalBatchSize: 100, worldSize: 5, rank: $0, seed: 1).localRange(step: 2).count }
         XCTAssertEqual(slices, [1, 1, 1, 0, 0])
     }
+
+    func testSeedMixerMatchesMixSeed() {
+        let values: [UInt64] = [0, 1, 0x44524F50, .max, 12_345_678_901]
+        XCTAssertEqual(SeedMixer().seed, mixSeed())
+        // Values of the SplitMix64 steps computed independently in Python with 64-bit wrapping.
+        XCTAssertEqual(mixSeed(1), 0x63CF_C62A_2B09_7592)
+        XCTAssertEqual(mixSeed(1, 0x44524F50, 3, 5), 0xD1C2_9C02_8EC7_7690)
+        for first in values {
+            for second in values {
+                let mixed = SeedMixer().mixing(first).mixing(second)
+                XCTAssertEqual(mixed.seed, mixSeed(first, second), "\(first), \(second)")
+                XCTAssertEqual(mixed.mixing(7).seed, mixSeed(first, second, 7), "\(first), \(second), 7")
+            }
+        }
+    }
 }

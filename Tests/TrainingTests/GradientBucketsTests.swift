@@ -99,4 +99,23 @@ final class GradientBucketsTests: XCTestCase {
         XCTAssertEqual(parameters[1].gradient.scalars, [5, 6])
         XCTAssertEqual(parameters[0].gradient.scalars, [7, 8])
     }
+
+    func testPackRecordsNonFiniteGradients() {
+        let parameters = [3, 9, 2].enumerated().map { index, count in
+            Parameter(name: "p\(index)", value: Tensor(zeros: [count]))
+        }
+        parameters[1].gradient.scalars[8] = .infinity
+        let plan = GradientBucketPlan(parameterCounts: [3, 9, 2], bucketElements: 9)
+        XCTAssertEqual(plan.buckets, [[2], [1], [0]])
+        let buffers = GradientBucketBuffers(parameters: parameters, plan: plan)
+        for bucket in plan.buckets.indices { buffers.pack(bucket) }
+        XCTAssertEqual(buffers.packedGradientIsFinite, [true, false, true])
+        XCTAssertEqual(buffers.buffer(1)[8], .infinity)
+
+        parameters[1].gradient.scalars[8] = 0
+        parameters[0].gradient.scalars[0] = .nan
+        buffers.pack(1)
+        buffers.pack(2)
+        XCTAssertEqual(buffers.packedGradientIsFinite, [false, true, true])
+    }
 }

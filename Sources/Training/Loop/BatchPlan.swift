@@ -3,14 +3,28 @@ import TensorCore
 /// Mixes integers into one well-spread 64-bit seed (the SplitMix64 finalizer over a running value),
 /// so seeds derived from (run seed, epoch, step, row) do not collide in practice.
 public func mixSeed(_ values: UInt64...) -> UInt64 {
-    var state: UInt64 = 0x6A09_E667_F3BC_C908
-    for value in values {
-        state = (state ^ value) &+ 0x9E37_79B9_7F4A_7C15
+    values.reduce(SeedMixer()) { $0.mixing($1) }.seed
+}
+
+/// The running value of `mixSeed`, for callers that derive many seeds from a common prefix:
+/// `mixSeed(a, b, c)` equals `SeedMixer().mixing(a).mixing(b).mixing(c).seed`, so the prefix
+/// `a, b` can be mixed once and `c` varied, without the array a variadic call allocates.
+public struct SeedMixer: Sendable {
+    public private(set) var seed: UInt64 = 0x6A09_E667_F3BC_C908
+
+    public init() {}
+
+    /// Returns the mixer after mixing in `value`.
+    @inline(__always)
+    public func mixing(_ value: UInt64) -> SeedMixer {
+        var state = (seed ^ value) &+ 0x9E37_79B9_7F4A_7C15
         state = (state ^ (state >> 30)) &* 0xBF58_476D_1CE4_E5B9
         state = (state ^ (state >> 27)) &* 0x94D0_49BB_1331_11EB
         state ^= state >> 31
+        var mixed = self
+        mixed.seed = state
+        return mixed
     }
-    return state
 }
 
 /// Splits `count` items into `parts` contiguous ranges whose sizes differ by at most one, the

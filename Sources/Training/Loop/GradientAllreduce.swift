@@ -13,6 +13,9 @@ import TensorCore
 /// schedules must cut the gradients at the same places. That is why the sequential schedule also
 /// sends reverse-order buckets rather than one buffer in `RankingModel.parameters` order.
 ///
+/// With one rank the average is the gradient itself, so the dense buckets are neither packed
+/// nor reduced, and the gradients stay where backward wrote them.
+///
 /// Thread rule, from `AllreduceWorker`: between the first dense bucket released in a step
 /// (`parameterReady(_:)` or `finishDense()`) and the end of `reduce(lossSums:flags:)`, the
 /// calling thread must not use the communicator. The trainer keeps to it because backward, the
@@ -26,6 +29,8 @@ final class GradientAllreduce {
     /// The ring of the calling thread: every bucket in the sequential schedule, and the final
     /// bucket in both.
     let ring: RingAllreduce
+    /// Whether the dense gradients go through the buckets: false for a world of one rank.
+    let packsDense: Bool
     private var readiness: BucketReadiness
     private var finalBuffer: [Float]
     private let parameterIndices: [ObjectIdentifier: Int]
@@ -38,6 +43,7 @@ final class GradientAllreduce {
         packing = GradientPacking(tables: tables, taskCount: taskCount)
         ring = RingAllreduce(communicator: communicator, bucketBytes: bucketBytes)
         worker = overlap ? AllreduceWorker(communicator: communicator, bucketBytes: bucketBytes) : nil
+        packsDense = communicator.worldSize > 1
         readiness = BucketReadiness(plan: plan)
         finalBuffer = [Float](repeating: 0, count: packing.count)
         var parameterIndices: [ObjectIdentifier: Int] = [:]
@@ -57,9 +63,9 @@ final class GradientAllreduce {
         readiness.reset()
     }
 
-    /// Records that backward will add nothing more to `parameter`'s gradient, and in the
-    /// overlapped schedule sends every bucket this completes. Parameters outside the model's
-    /// list are ignored.
+    /// Records that backward will add nothing more to `parameter`'s gradient, and packs every
+    /// bucket this completes; the overlapped schedule also sends them. Parameters outside the
+    /// model's list are ignored.
     func parameterReady(_ parameter: Parameter) {
         guard let index = parameterIndices[ObjectIdentifier(parameter)] else { return }
         send(readiness.markReady(index))
@@ -79,14 +85,15 @@ final class GradientAllreduce {
         precondition(readiness.isComplete, "reduce before every dense gradient was marked ready")
         if let worker {
             try worker.waitUntilIdle()
-        } else {
+        } else if packsDense {
             for bucket in buckets.plan.buckets.indices {
-                buckets.pack(bucket)
                 try ring.allreduce(buckets.buffer(bucket), average: true)
             }
         }
-        for bucket in buckets.plan.buckets.indices {
-            buckets.unpack(bucket)
+        if packsDense {
+            for bucket in buckets.plan.buckets.indices {
+                buckets.unpack(bucket)
+            }
         }
 
         packing.pack(into: &finalBuffer, lossSums: lossSums, flags: flags)
@@ -96,12 +103,24 @@ final class GradientAllreduce {
         return packing.unpack(from: finalBuffer)
     }
 
-    /// Packs and submits the released buckets; the sequential schedule packs them in `reduce`.
+    /// Returns whether the gradient of the parameter at `index` of the model's list is all
+    /// finite. After `finishDense()` the answer comes from the packing, without reading the
+    /// gradient again, unless the world has one rank.
+    func gradientIsFinite(parameterIndex index: Int) -> Bool {
+        guard packsDense else {
+            return buckets.parameters[index].gradient.scalars.withUnsafeBufferPointer { allFinite($0) }
+        }
+        precondition(readiness.isComplete, "the packed gradients are read before every bucket was packed")
+        return buckets.packedGradientIsFinite[index]
+    }
+
+    /// Packs the released buckets, while their gradients are still in cache from backward, and
+    /// submits them in the overlapped schedule; the sequential one reduces them in `reduce`.
     private func send(_ released: Range<Int>) {
-        guard let worker else { return }
+        guard packsDense else { return }
         for bucket in released {
             buckets.pack(bucket)
-            worker.submit(buckets.buffer(bucket), average: true)
+            worker?.submit(buckets.buffer(bucket), average: true)
         }
     }
 }

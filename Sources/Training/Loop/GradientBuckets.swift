@@ -106,6 +106,10 @@ final class GradientBucketBuffers {
     /// The element range of each parameter in `storage`, by parameter index.
     private let parameterRanges: [Range<Int>]
     private let storage: UnsafeMutableBufferPointer<Float>
+    /// Whether each parameter's gradient was all finite when it was last packed, by parameter
+    /// index. The copy into the bucket checks it, so the non-finite scan need not read the
+    /// gradients again.
+    private(set) var packedGradientIsFinite: [Bool]
 
     init(parameters: [Parameter], plan: GradientBucketPlan) {
         precondition(plan.bucketOfParameter.count == parameters.count,
@@ -127,6 +131,7 @@ final class GradientBucketBuffers {
         self.bucketRanges = bucketRanges
         storage = .allocate(capacity: offset)
         storage.initialize(repeating: 0)
+        packedGradientIsFinite = [Bool](repeating: true, count: parameters.count)
     }
 
     deinit {
@@ -138,13 +143,14 @@ final class GradientBucketBuffers {
         UnsafeMutableBufferPointer(rebasing: storage[bucketRanges[bucket]])
     }
 
-    /// Copies the gradients of `bucket`'s parameters into its buffer.
+    /// Copies the gradients of `bucket`'s parameters into its buffer and records in
+    /// `packedGradientIsFinite` whether each is all finite.
     func pack(_ bucket: Int) {
         for index in plan.buckets[bucket] {
             let target = storage.baseAddress! + parameterRanges[index].lowerBound
-            parameters[index].gradient.scalars.withUnsafeBufferPointer { source in
-                guard let base = source.baseAddress else { return }
-                target.update(from: base, count: source.count)
+            packedGradientIsFinite[index] = parameters[index].gradient.scalars.withUnsafeBufferPointer { source in
+                guard let base = source.baseAddress else { return true }
+                return copyCheckingFinite(from: base, to: target, count: source.count)
             }
         }
     }

@@ -11,11 +11,22 @@ enum NonFiniteScan {
     ///   - inputGradient: `[B, F·D]` the gradient of the embedding rows, when the batch had rows.
     static func firstNonFinite(lossSums: [Float], taskNames: [String], parameters: [Parameter],
                                inputGradient: Tensor?, layout: FeatureLayout) -> String? {
+        firstNonFinite(lossSums: lossSums, taskNames: taskNames, parameters: parameters,
+                       gradientIsFinite: { allFinite(parameters[$0].gradient.scalars) },
+                       inputGradient: inputGradient, layout: layout)
+    }
+
+    /// Returns the name like `firstNonFinite(lossSums:taskNames:parameters:inputGradient:layout:)`
+    /// does, taking whether each dense gradient is finite from `gradientIsFinite`, which gets the
+    /// index in `parameters`, for a caller that checked them while copying them.
+    static func firstNonFinite(lossSums: [Float], taskNames: [String], parameters: [Parameter],
+                               gradientIsFinite: (Int) -> Bool, inputGradient: Tensor?,
+                               layout: FeatureLayout) -> String? {
         if let task = lossSums.firstIndex(where: { !$0.isFinite }) {
             return "loss of task \(taskNames[task])"
         }
-        for parameter in parameters where !allFinite(parameter.gradient.scalars) {
-            return "gradient of \(parameter.name)"
+        for index in parameters.indices where !gradientIsFinite(index) {
+            return "gradient of \(parameters[index].name)"
         }
         guard let inputGradient, !allFinite(inputGradient.scalars) else { return nil }
         let width = layout.totalWidth

@@ -162,26 +162,12 @@ public final class Trainer {
         let local = plan.localRange(step: step)
         let rowCount = local.count
         let taskCount = model.taskCount
-        let dataTaskCount = dataset.schema.taskNames.count
-        let featureCount = layout.names.count
         var clock = PhaseClock()
 
-        var ids = [Int32](repeating: 0, count: rowCount * featureCount)
-        var labels = [Float](repeating: 0, count: rowCount * taskCount)
-        var scenes = [Int32](repeating: 0, count: rowCount)
-        var rowSeeds = [UInt64](repeating: 0, count: rowCount)
-        let split = dataset.train
-        for (row, position) in local.enumerated() {
-            let source = plan.permutation[position]
-            for feature in 0..<featureCount {
-                ids[row * featureCount + feature] = split.features[source * featureCount + feature]
-            }
-            for task in 0..<taskCount {
-                labels[row * taskCount + task] = split.labels[source * dataTaskCount + task]
-            }
-            scenes[row] = split.scenes[source]
-            rowSeeds[row] = mixSeed(config.train.seed, 0x44524F50, UInt64(globalStep), UInt64(position - global.lowerBound))
-        }
+        let batch = LocalBatch(split: dataset.train, permutation: plan.permutation, positions: local,
+                               globalStart: global.lowerBound, taskCount: taskCount, seed: config.train.seed,
+                               globalStep: globalStep)
+        let ids = batch.ids
         clock.lap(.input, into: &phaseSeconds)
 
         // Each rank's loss is its rows' share of the global mean times W, so that the average
@@ -196,8 +182,8 @@ public final class Trainer {
         if rowCount > 0 {
             let graph = Graph(training: true)
             let input = graph.input(embeddingRows)
-            let logits = model.forward(embeddings: input, batch: BatchContext(scenes: scenes, rowSeeds: rowSeeds))
-            let labelTensor = Tensor(shape: [rowCount, taskCount], scalars: labels)
+            let logits = model.forward(embeddings: input, batch: BatchContext(scenes: batch.scenes, rowSeeds: batch.rowSeeds))
+            let labelTensor = Tensor(shape: [rowCount, taskCount], scalars: batch.labels)
             let loss = binaryCrossEntropyWithLogits(logits, labels: labelTensor, taskWeights: taskWeights,
                                                     normalizer: normalizer)
             let perTask = binaryCrossEntropyPerTask(logits: logits.value, labels: labelTensor)
@@ -209,8 +195,10 @@ public final class Trainer {
             }
             gradientAllreduce.finishDense()
             injectTestNaN(into: &lossSums)
-            nonFinite = NonFiniteScan.firstNonFinite(lossSums: lossSums, taskNames: taskNames, parameters: model.parameters,
-                                                     inputGradient: input.gradient, layout: layout)
+            nonFinite = NonFiniteScan.firstNonFinite(
+                lossSums: lossSums, taskNames: taskNames, parameters: model.parameters,
+                gradientIsFinite: { self.gradientAllreduce.gradientIsFinite(parameterIndex: $0) },
+                inputGradient: input.gradient, layout: layout)
             if let gradient = input.gradient {
                 embeddings.accumulateGradient(ids: ids, rowCount: rowCount, inputGradient: gradient)
             }
@@ -233,8 +221,7 @@ public final class Trainer {
             globalStep += 1
             return result
         }
-        optimizer.update(model.parameters)
-        for parameter in model.parameters { parameter.zeroGradient() }
+        optimizer.updateAndZeroGradients(model.parameters)
         clock.lap(.optimizer, into: &phaseSeconds)
         try embeddings.applyUpdate()
         clock.lap(.embeddingUpdate, into: &phaseSeconds)
