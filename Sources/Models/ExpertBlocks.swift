@@ -87,15 +87,19 @@ public final class TaskTowers {
 
     /// Maps the task inputs side by side, `[B, T·N]` with task t in columns `t·N ..< (t+1)·N`, to
     /// logits `[B, T]`. Each tower layer and the heads run as one block-diagonal layer over all
-    /// tasks, so there is no split or concat. It applies no dropout, so use
-    /// `callAsFunction(_:rowSeeds:)` when the towers drop units.
-    public func callAsFunction(packedInputs inputs: Variable) -> Variable {
+    /// tasks, so there is no split or concat. With `rowSeeds` `[B]`, each tower's block drops the
+    /// units that `callAsFunction(_:rowSeeds:)` drops; without them none is dropped.
+    public func callAsFunction(packedInputs inputs: Variable, rowSeeds: [UInt64]? = nil) -> Variable {
         let graph = inputs.graph
         var hidden = inputs
         for layer in 0..<(towers.first?.layers.count ?? 0) {
             let denses = towers.map { $0.layers[layer] }
             hidden = blockDiagonalLinear(hidden, weights: denses.map { graph.parameter($0.weight) },
                                          biases: denses.map { graph.parameter($0.bias) }, activation: .relu)
+            if let rowSeeds, let dropout = towers.first?.dropout, dropout > 0 {
+                hidden = rowSeededDropout(hidden, rate: dropout, rowSeeds: rowSeeds,
+                                          blockLayers: towers.map { $0.dropoutLayerIDs[layer] })
+            }
         }
         return blockDiagonalLinear(hidden, weights: heads.map { graph.parameter($0.weight) },
                                    biases: heads.map { graph.parameter($0.bias) })

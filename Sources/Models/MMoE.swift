@@ -81,16 +81,10 @@ public final class MMoE: RankingModel {
         gates.map { softmax($0(embeddings)) }
     }
 
-    /// Runs the packed path (`forwardPacked`) unless dropout is active in training. Dropout masks
-    /// are drawn per expert and per tower, so that case takes `forwardPerExpert`. Both compute the
-    /// same function.
-    ///
-    /// NOTE: training with dropout therefore runs the slower per-expert path.
+    /// Runs the packed path (`forwardPacked`), which computes the same function as
+    /// `forwardPerExpert` with the same dropout masks.
     public func forward(embeddings: Variable, batch: BatchContext) -> Variable {
-        if options.dropout > 0 && embeddings.graph.isTraining {
-            return forwardPerExpert(embeddings: embeddings, batch: batch)
-        }
-        return forwardPacked(embeddings: embeddings)
+        forwardPacked(embeddings: embeddings, rowSeeds: batch.rowSeeds)
     }
 
     /// Computes the model as the type's documentation writes it: each expert, gate and tower runs
@@ -101,13 +95,17 @@ public final class MMoE: RankingModel {
         return towers(taskInputs, rowSeeds: batch.rowSeeds)
     }
 
-    /// Computes the model without dropout, with the layers that share an input packed together:
+    /// Computes the model with the layers that share an input packed together:
     /// - the E first expert layers and the T gates read the same x, so they are one GEMM giving
     ///   `[B, E·N_0 + T·E]` (`packedLinear`);
     /// - each later expert layer reads its own column block (`blockDiagonalLinear`), `[B, E·N_l]`;
     /// - softmax and mixture run as one `gatedMixture`, `[B, T·H]`;
     /// - the towers and heads are block-diagonal layers on the task columns, giving `[B, T]`.
-    public func forwardPacked(embeddings: Variable) -> Variable {
+    ///
+    /// With `rowSeeds` `[B]`, dropout applies after every hidden layer in training, each expert's
+    /// and tower's column block with the masks of that expert's or tower's own layer. Without
+    /// them no unit is dropped.
+    public func forwardPacked(embeddings: Variable, rowSeeds: [UInt64]? = nil) -> Variable {
         let graph = embeddings.graph
         let expertCount = experts.count
         let firstLayers = experts.map { $0.layers[0] } + gates
@@ -116,14 +114,26 @@ public final class MMoE: RankingModel {
         let shared = packedLinear(embeddings, weights: firstLayers.map { graph.parameter($0.weight) },
                                   biases: firstLayers.map { graph.parameter($0.bias) }, activations: activations)
 
+        func dropExpertUnits(_ x: Variable, layer: Int) -> Variable {
+            guard let rowSeeds, options.dropout > 0, graph.isTraining else { return x }
+            return rowSeededDropout(x, rate: options.dropout, rowSeeds: rowSeeds,
+                                    blockLayers: experts.map { $0.dropoutLayerIDs[layer] })
+        }
+
+        let dropping = rowSeeds != nil && options.dropout > 0 && graph.isTraining
+        // The gate logits share `shared`, so only its expert columns go through dropout.
         var hidden = shared
+        if dropping {
+            hidden = dropExpertUnits(slice(shared, columns: 0..<(expertCount * options.expertUnits[0])), layer: 0)
+        }
         for layer in 1..<options.expertUnits.count {
             let denses = experts.map { $0.layers[layer] }
             hidden = blockDiagonalLinear(hidden, weights: denses.map { graph.parameter($0.weight) },
                                          biases: denses.map { graph.parameter($0.bias) }, activation: .relu)
+            hidden = dropExpertUnits(hidden, layer: layer)
         }
         let mixture = gatedMixture(experts: hidden, expertWidth: options.expertUnits.last!, gateLogits: shared,
                                    gateOffset: expertCount * options.expertUnits[0], taskCount: taskCount)
-        return towers(packedInputs: mixture)
+        return towers(packedInputs: mixture, rowSeeds: dropping ? rowSeeds : nil)
     }
 }

@@ -81,9 +81,18 @@ final class MMoETests: XCTestCase {
     }
 
     func testPackedPathTrainsLikePerExpertPath() throws {
-        // Two copies of one model, trained five Adam steps each, one per path: the losses and the
-        // embedding gradients agree to float rounding at every step.
-        let models = [try makeModel(), try makeModel()]
+        try checkPackedPathTrainsLikePerExpertPath(dropout: 0)
+    }
+
+    func testPackedPathDropsLikePerExpertPath() throws {
+        try checkPackedPathTrainsLikePerExpertPath(dropout: 0.3)
+    }
+
+    /// Two copies of one model, trained five Adam steps each, one per path: the losses and the
+    /// embedding gradients agree to float rounding at every step, so with dropout both paths
+    /// drop the same units.
+    func checkPackedPathTrainsLikePerExpertPath(dropout: Float, file: StaticString = #filePath, line: UInt = #line) throws {
+        let models = [try makeModel(dropout: dropout), try makeModel(dropout: dropout)]
         for model in models { randomizeBiases(model, seed: 18) }
         let optimizers = models.map { _ in Adam(learningRate: 0.01) }
         let batch = ModelBatch(rows: 24, layout: smallLayout, tasks: 3, seed: 12)
@@ -94,7 +103,7 @@ final class MMoETests: XCTestCase {
                 for parameter in model.parameters { parameter.zeroGradient() }
                 let graph = Graph(training: true)
                 let input = graph.input(batch.embeddings)
-                let logits = index == 0 ? model.forwardPacked(embeddings: input)
+                let logits = index == 0 ? model.forwardPacked(embeddings: input, rowSeeds: batch.context.rowSeeds)
                     : model.forwardPerExpert(embeddings: input, batch: batch.context)
                 let loss = binaryCrossEntropyWithLogits(logits, labels: batch.labels, taskWeights: [1, 1, 1],
                                                         normalizer: Float(batch.context.rowCount))
@@ -103,10 +112,10 @@ final class MMoETests: XCTestCase {
                 embeddingGradients.append(input.gradient!.scalars)
                 optimizers[index].update(model.parameters)
             }
-            XCTAssertEqual(losses[0], losses[1], accuracy: 1e-5 * abs(losses[1]), "loss at step \(step)")
+            XCTAssertEqual(losses[0], losses[1], accuracy: 1e-5 * abs(losses[1]), "loss at step \(step)", file: file, line: line)
             let scale = embeddingGradients[1].map(abs).max()!
             let worst = zip(embeddingGradients[0], embeddingGradients[1]).map { abs($0 - $1) }.max()!
-            XCTAssertLessThan(worst / scale, 1e-4, "embedding gradient at step \(step)")
+            XCTAssertLessThan(worst / scale, 1e-4, "embedding gradient at step \(step)", file: file, line: line)
         }
     }
 
