@@ -10,11 +10,11 @@ final class BuildIdentityTests: XCTestCase {
         var run = InProcessRun(folder: folder)
         run.worldSize = 4
         run.buildIdentity = { rank in
-            BuildIdentity(executablePath: "/opt/trainer", hash: rank == 1 || rank == 3 ? 7 : 5)
+            BuildIdentity(executablePath: rank == 3 ? "/tmp/trainer" : "/opt/trainer", hash: rank == 1 || rank == 3 ? 7 : 5)
         }
         let message = run.trainingError(try InProcessRun.config(folder, steps: 1))
         XCTAssertTrue(message.contains("ranks 1, 3 run a different trainer executable than rank 0"), message)
-        XCTAssertTrue(message.contains("/opt/trainer"), message)
+        XCTAssertTrue(message.contains("rank 0: /opt/trainer, rank 1: /opt/trainer, rank 3: /tmp/trainer"), message)
     }
 
     func testSameBuildTrains() throws {

@@ -11,7 +11,8 @@ public enum TrainerError: Error, CustomStringConvertible {
     case divergedReplicas(step: Int, ranks: [Int])
     /// `value` names a loss (`loss of task click`) or a gradient (`gradient of tower.0.weight`).
     case nonFinite(step: Int, rank: Int, value: String)
-    case buildMismatch(ranks: [Int], executable: String)
+    /// `executables` is each rank's executable path, indexed by rank.
+    case buildMismatch(ranks: [Int], executables: [String])
     case invalidTestHook(variable: String, value: String, expected: String)
     /// Ranks opened prepared data built from different inputs.
     case dataMismatch(message: String)
@@ -32,10 +33,11 @@ public enum TrainerError: Error, CustomStringConvertible {
             return "dense parameters differ across ranks at step \(step): ranks \(ranks.map(String.init).joined(separator: ", ")) disagree with rank 0"
         case let .nonFinite(step, rank, value):
             return "\(value) is not finite (NaN or Inf) in step \(step) on rank \(rank)"
-        case let .buildMismatch(ranks, executable):
+        case let .buildMismatch(ranks, executables):
             let subject = ranks.count == 1 ? "rank \(ranks[0]) runs" : "ranks \(ranks.map(String.init).joined(separator: ", ")) run"
+            let paths = ([0] + ranks).map { "rank \($0): \(executables[$0])" }.joined(separator: ", ")
             return "\(subject) a different trainer executable than rank 0 "
-                + "(the FNV-1a 64 hash of \(executable) differs); install the same build at the same path on every node"
+                + "(the FNV-1a 64 hash of the file differs; \(paths)); install the same build at the same path on every node"
         case let .dataMismatch(message):
             return message
         case let .invalidTestHook(variable, value, expected):

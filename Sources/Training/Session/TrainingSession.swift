@@ -303,9 +303,11 @@ public enum TrainingSession {
     /// identity counts as 0, so it differs from any rank that has one.
     static func verifySameBuild(_ identity: BuildIdentity?, communicator: Communicator) throws {
         let hashes = try communicator.allgather(identity?.hash ?? 0)
+        let paths = try communicator.allgatherv(Array((identity?.executablePath ?? "unknown executable").utf8))
+            .map { String(decoding: $0, as: UTF8.self) }
         let differing = hashes.indices.filter { hashes[$0] != hashes[0] }
         if !differing.isEmpty {
-            let error = TrainerError.buildMismatch(ranks: differing, executable: identity?.executablePath ?? "the trainer executable")
+            let error = TrainerError.buildMismatch(ranks: differing, executables: paths)
             // Every rank finds the same difference, so every rank stops here together.
             throw CollectiveFailure(message: String(describing: error), underlying: error)
         }
