@@ -25,7 +25,11 @@ public enum AUC {
         var scratch = [UInt64](repeating: 0, count: keys.count)
         return keys.withUnsafeMutableBufferPointer { buffer -> Double? in
             scratch.withUnsafeMutableBufferPointer { scratch in
-                RadixSort.sortByHighBits(buffer, scratch: scratch)
+                // The score is in the high 32 bits. Ties may keep any order of scene and label.
+                if let keys = buffer.baseAddress, let scratchKeys = scratch.baseAddress {
+                    radixSort(keys: keys, values: nil, count: buffer.count, keyShift: 32, keyBits: 32,
+                              scratchKeys: scratchKeys, scratchValues: nil)
+                }
             }
             var walker = TieGroupWalker(sceneCount: 1)
             walker.walk(UnsafeBufferPointer(buffer))

@@ -143,7 +143,11 @@ struct TaskRankStatistics {
         keys.withUnsafeMutableBufferPointer { buffer in
             for row in 0..<rowCount { buffer[row] = key(row) }
             scratch.withUnsafeMutableBufferPointer { scratch in
-                RadixSort.sortByHighBits(buffer, scratch: scratch)
+                // The score is in the high 32 bits. Ties may keep any order of scene and label.
+                if let keys = buffer.baseAddress, let scratchKeys = scratch.baseAddress {
+                    radixSort(keys: keys, values: nil, count: buffer.count, keyShift: 32, keyBits: 32,
+                              scratchKeys: scratchKeys, scratchValues: nil)
+                }
             }
             walker.walk(UnsafeBufferPointer(buffer))
             statistics.overall = walker.overall

@@ -3,7 +3,7 @@ import TensorCore
 import XCTest
 
 /// `radixSort(keys:values:...)` against a comparison sort that keeps equal keys in input order.
-final class KeyValueRadixSortTests: XCTestCase {
+final class RadixSortTests: XCTestCase {
     /// Sorts `keys` with the value of each key its input position, and checks keys and values
     /// against the reference.
     func assertSorts(_ keys: [UInt64], keyBits: Int, _ message: String, file: StaticString = #filePath, line: UInt = #line) {

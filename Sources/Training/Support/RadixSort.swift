@@ -1,15 +1,18 @@
-/// Sorts `keys[0..<count]` ascending by their low `keyBits` bits and moves `values` with them,
-/// keeping equal keys in their input order. Bits above `keyBits` must be zero. (`RadixSort` in
-/// Metrics sorts keys alone, by their high 32 bits.)
+/// Sorts `keys[0..<count]` ascending by the `keyBits` bits that start at bit `keyShift`, and
+/// moves `values` (when given) with them, keeping keys with equal sort bits in their input order.
+/// Bits above the sorted field are ignored.
 ///
 /// A least-significant-digit radix sort with 11-bit digits: `⌈keyBits / 11⌉` passes of
-/// O(count + 2048) each, where a comparison sort of the unique keys of a batch cost
-/// O(count·log count) and most of the exchange's sorting time. The scratch buffers need room
-/// for `count` elements; on return they hold no useful data.
-func radixSort(keys: UnsafeMutablePointer<UInt64>, values: UnsafeMutablePointer<Int32>, count: Int, keyBits: Int,
-               scratchKeys: UnsafeMutablePointer<UInt64>, scratchValues: UnsafeMutablePointer<Int32>) {
+/// O(count + 2048) each. The embedding exchange sorts each batch's unique keys with it, and the
+/// AUC sorts scores held in the high 32 bits. The scratch buffers need room for `count` elements
+/// (`scratchValues` when `values` is given); on return they hold no useful data.
+func radixSort(keys: UnsafeMutablePointer<UInt64>, values: UnsafeMutablePointer<Int32>?, count: Int,
+               keyShift: Int = 0, keyBits: Int,
+               scratchKeys: UnsafeMutablePointer<UInt64>, scratchValues: UnsafeMutablePointer<Int32>?) {
     precondition(count >= 0, "radixSort count must be non-negative, got \(count)")
-    precondition((0...64).contains(keyBits), "radixSort keyBits must be in 0...64, got \(keyBits)")
+    precondition(keyShift >= 0 && keyBits >= 0 && keyShift + keyBits <= 64,
+                 "radixSort needs a field inside 64 bits, got shift \(keyShift) and \(keyBits) bits")
+    precondition((values == nil) == (scratchValues == nil), "radixSort needs scratch values exactly when it moves values")
     let digitBits = 11
     let bucketCount = 1 << digitBits
     let passes = (keyBits + digitBits - 1) / digitBits
@@ -18,8 +21,10 @@ func radixSort(keys: UnsafeMutablePointer<UInt64>, values: UnsafeMutablePointer<
 
     withUnsafeTemporaryAllocation(of: Int.self, capacity: bucketCount) { starts in
         for pass in 0..<passes {
-            let shift = UInt64(pass * digitBits)
-            let mask = UInt64(bucketCount - 1)
+            let shift = UInt64(keyShift + pass * digitBits)
+            // The last pass keeps only the field's remaining bits.
+            let bits = min(digitBits, keyBits - pass * digitBits)
+            let mask = UInt64((1 << bits) - 1)
             starts.initialize(repeating: 0)
             for i in 0..<count {
                 starts[Int((sourceKeys[i] >> shift) & mask)] += 1
@@ -34,7 +39,7 @@ func radixSort(keys: UnsafeMutablePointer<UInt64>, values: UnsafeMutablePointer<
                 let bucket = Int((sourceKeys[i] >> shift) & mask)
                 let target = starts[bucket]
                 targetKeys[target] = sourceKeys[i]
-                targetValues[target] = sourceValues[i]
+                if let sourceValues, let targetValues { targetValues[target] = sourceValues[i] }
                 starts[bucket] = target + 1
             }
             swap(&sourceKeys, &targetKeys)
@@ -44,7 +49,7 @@ func radixSort(keys: UnsafeMutablePointer<UInt64>, values: UnsafeMutablePointer<
 
     if sourceKeys != keys {
         keys.update(from: sourceKeys, count: count)
-        values.update(from: sourceValues, count: count)
+        if let values, let sourceValues { values.update(from: sourceValues, count: count) }
     }
 }
 
