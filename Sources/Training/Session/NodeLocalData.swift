@@ -6,7 +6,8 @@ import Foundation
 ///
 /// Rank 0 prepares the data first. Each rank then looks for the same file name in its own cache
 /// folder. On a host where some rank does not find it, the lowest such rank prepares a copy
-/// there, and the other ranks of that host wait and open it. Preparation is deterministic, so a
+/// there, and the other ranks of that host wait and open it. A rank that still sees no file (a
+/// private folder under a shared host name) prepares its own. Preparation is deterministic, so a
 /// copy built from the same inputs contains the same rows and vocabularies (only the recorded
 /// preparation time differs). The fingerprints of all ranks are compared at the end, which catches
 /// nodes whose input files differ.
@@ -77,14 +78,14 @@ enum NodeLocalData {
                 preconditionFailure("rank \(communicator.rank) has no data and no preparer on \(host)")
             }
             let path = preparedPaths[preparer]
-            do {
-                return try PreparedDataset.open(path: path)
-            } catch {
-                throw TrainerError.dataMismatch(
-                    message: "rank \(communicator.rank) on \(host) cannot open the copy of the data that rank \(preparer) "
-                        + "prepared on the same host name (\(error)); ranks with one host name must share the cache "
-                        + "folder, so give them a shared --cache-dir or distinct host names")
-            }
+            if let copy = try? PreparedDataset.open(path: path) { return copy }
+            // Ranks that share a host name need not share a disk (containers with private
+            // folders), so a rank that cannot see its host's copy prepares its own.
+            let result = try DataPreparation.prepare(config: options.config.data, dataDirectory: nil,
+                                                     cacheDirectory: options.cacheDirectory)
+            logger.warning("prepared a copy of the data for rank \(communicator.rank) on \(host): \(result.path) "
+                           + "(it does not see the copy that rank \(preparer) prepared at \(path))")
+            return try PreparedDataset.open(path: result.path)
         }
         if let error = mismatch(fingerprints: try communicator.allgather(dataset.fingerprint), hosts: hosts) {
             // Every rank finds the same difference, so every rank stops here together.
