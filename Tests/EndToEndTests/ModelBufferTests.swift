@@ -53,6 +53,24 @@ final class ModelBufferTests: XCTestCase {
         return checkpoint
     }
 
+    /// Replaces `buffers.bin` of `checkpoint` with `edit` of its values and updates its checksum in
+    /// `manifest`; returns the file's URL.
+    func rewriteBuffers(of checkpoint: URL, manifest: inout [String: Any], _ edit: (inout [Float]) -> Void) throws -> URL {
+        let url = checkpoint.appendingPathComponent(CheckpointManifest.buffersFileName)
+        var values = try Data(contentsOf: url).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        edit(&values)
+        let bytes = values.withUnsafeBytes { Data($0) }
+        try bytes.write(to: url)
+        var hash = FNV1a64()
+        bytes.withUnsafeBytes { hash.update($0) }
+        var files = try XCTUnwrap(manifest["files"] as? [[String: Any]])
+        let index = try XCTUnwrap(files.firstIndex { $0["name"] as? String == CheckpointManifest.buffersFileName })
+        files[index]["fnv1a64"] = hash.hexDigest
+        files[index]["bytes"] = bytes.count
+        manifest["files"] = files
+        return url
+    }
+
     func bufferArrays(_ summary: RunSummary) throws -> [(name: String, values: [Float])] {
         try XCTUnwrap(summary.finalParameters).arrays.filter { $0.name.hasPrefix("buffer.") }
     }
@@ -127,6 +145,23 @@ final class ModelBufferTests: XCTestCase {
         XCTAssertEqual(try evaluate(checkpoint, worldSize: 2, folder: folder), expected, "2 ranks")
     }
 
+    /// A checkpoint of the earlier layout contains one copy, the mean over ranks, which every rank loads.
+    func testSingleCopyOfEarlierBuildLoads() throws {
+        let folder = try temporaryDirectory(self)
+        var config = try starConfig(folder, steps: 10)
+        config.train.checkpointEverySteps = 10
+        let summary = try train(config, worldSize: 2, folder: folder, runName: "run")
+        let checkpoint = folder.appendingPathComponent("run/checkpoints/step-10")
+        let manifestURL = checkpoint.appendingPathComponent(CheckpointManifest.fileName)
+        var manifest = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: manifestURL)) as? [String: Any])
+        _ = try rewriteBuffers(of: checkpoint, manifest: &manifest) { values in
+            let half = values.count / 2
+            values = (0..<half).map { Float((Double(values[$0]) + Double(values[half + $0])) / 2) }
+        }
+        try JSONSerialization.data(withJSONObject: manifest).write(to: manifestURL)
+        XCTAssertEqual(try evaluate(checkpoint.path, worldSize: 2, folder: folder), try XCTUnwrap(summary[0].evaluation))
+    }
+
     func testCheckpointWithoutBuffersWarns() throws {
         let folder = try temporaryDirectory(self)
         let checkpoint = try checkpointWithEditedManifest(folder) { manifest in
@@ -147,18 +182,9 @@ final class ModelBufferTests: XCTestCase {
         let checkpoint = try checkpointWithEditedManifest(folder) { manifest in
             // The last value is the batch count; NaN there must not reach the model.
             let checkpoint = folder.appendingPathComponent("run/checkpoints/step-2")
-            let url = checkpoint.appendingPathComponent(CheckpointManifest.buffersFileName)
-            var values = try Data(contentsOf: url).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-            values[values.count - 1] = .nan
-            let bytes = values.withUnsafeBytes { Data($0) }
-            try bytes.write(to: url)
-            var hash = FNV1a64()
-            bytes.withUnsafeBytes { hash.update($0) }
-            var files = try XCTUnwrap(manifest["files"] as? [[String: Any]])
-            let index = try XCTUnwrap(files.firstIndex { $0["name"] as? String == CheckpointManifest.buffersFileName })
-            files[index]["fnv1a64"] = hash.hexDigest
-            manifest["files"] = files
-            buffersFile = url
+            buffersFile = try self.rewriteBuffers(of: checkpoint, manifest: &manifest) { values in
+                values[values.count - 1] = .nan
+            }
         }
 
         do {

@@ -3,11 +3,12 @@ import TensorCore
 import XCTest
 
 final class MMoETests: XCTestCase {
-    func makeModel(dropout: Float = 0, taskCount: Int = 3) throws -> MMoE {
+    func makeModel(dropout: Float = 0, taskCount: Int = 3, expertUnits: [Int] = [6, 5],
+                   towerUnits: [Int] = [4]) throws -> MMoE {
         var options = MMoE.Options()
         options.experts = 3
-        options.expertUnits = [6, 5]
-        options.towerUnits = [4]
+        options.expertUnits = expertUnits
+        options.towerUnits = towerUnits
         options.dropout = dropout
         return try MMoE(options: options, layout: smallLayout, taskCount: taskCount, seed: 5)
     }
@@ -85,14 +86,20 @@ final class MMoETests: XCTestCase {
     }
 
     func testPackedPathDropsLikePerExpertPath() throws {
-        try checkPackedPathTrainsLikePerExpertPath(dropout: 0.3)
+        // One, two and three expert layers, with no tower layer, one and two.
+        for (expertUnits, towerUnits) in [([6], [Int]()), ([6, 5], [4]), ([6, 5, 4], [4, 3])] {
+            try checkPackedPathTrainsLikePerExpertPath(dropout: 0.3, expertUnits: expertUnits, towerUnits: towerUnits)
+        }
     }
 
     /// Two copies of one model, trained five Adam steps each, one per path: the losses and the
     /// embedding gradients agree to float rounding at every step, so with dropout both paths
     /// drop the same units.
-    func checkPackedPathTrainsLikePerExpertPath(dropout: Float, file: StaticString = #filePath, line: UInt = #line) throws {
-        let models = [try makeModel(dropout: dropout), try makeModel(dropout: dropout)]
+    func checkPackedPathTrainsLikePerExpertPath(dropout: Float, expertUnits: [Int] = [6, 5], towerUnits: [Int] = [4],
+                                                file: StaticString = #filePath, line: UInt = #line) throws {
+        let models = try (0..<2).map { _ in
+            try makeModel(dropout: dropout, expertUnits: expertUnits, towerUnits: towerUnits)
+        }
         for model in models { randomizeBiases(model, seed: 18) }
         let optimizers = models.map { _ in Adam(learningRate: 0.01) }
         let batch = ModelBatch(rows: 24, layout: smallLayout, tasks: 3, seed: 12)

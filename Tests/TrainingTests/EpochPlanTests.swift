@@ -1,4 +1,4 @@
-import Training
+@testable import Training
 import XCTest
 
 final class EpochPlanTests: XCTestCase {
@@ -66,5 +66,21 @@ final class EpochPlanTests: XCTestCase {
                 XCTAssertEqual(mixed.mixing(7).seed, mixSeed(first, second, 7), "\(first), \(second), 7")
             }
         }
+    }
+}
+
+/// The progress meter's position in the epoch, with batches skipped for a NaN.
+final class ProgressMeterTests: XCTestCase {
+    func testSkippedBatchesCountTowardPosition() {
+        let plan = EpochPlan(epoch: 0, rowCount: 250, globalBatchSize: 100, worldSize: 1, rank: 0, seed: 4)
+        var meter = ProgressMeter(epoch: 0, epochCount: 1, plan: plan, taskNames: ["click"])
+        meter.record(StepLoss(step: 0, rows: 100, taskLosses: [0.5]))
+        meter.record(StepLoss(step: 1, rows: 0, taskLosses: [.nan], skipReason: "NaN"))
+        let line = meter.line()
+        XCTAssertEqual(line.step, 2)
+        XCTAssertEqual(line.rowsDone, 200, "the skipped batch's rows are passed over, too")
+        XCTAssertEqual(line.losses, [0.5], "the skipped batch adds no loss")
+        meter.record(StepLoss(step: 2, rows: 50, taskLosses: [0.25]))
+        XCTAssertEqual(meter.line().rowsDone, 250, "the last, partial batch")
     }
 }

@@ -72,4 +72,33 @@ final class RadixSortTests: XCTestCase {
         XCTAssertEqual(bitWidth(below: 1024), 10)
         XCTAssertEqual(bitWidth(below: 1025), 11)
     }
+
+    func testFieldInsideKeyWithAndWithoutValues() {
+        // Bits 8..<28 are sorted; the random bits below and above them must not change the order.
+        var generator = SplitMix64(seed: 17)
+        let keys = (0..<3_000).map { _ in UInt64.random(in: 0...UInt64.max, using: &generator) & ~(((1 << 20) - 1) << 8)
+            | UInt64.random(in: 0..<300, using: &generator) << 8 }
+        let expected = keys.indices.sorted { ((keys[$0] >> 8) & 0xF_FFFF, $0) < ((keys[$1] >> 8) & 0xF_FFFF, $1) }
+        for withValues in [true, false] {
+            var sorted = keys
+            var values = (0..<keys.count).map { Int32($0) }
+            var scratchKeys = [UInt64](repeating: 0, count: keys.count)
+            var scratchValues = [Int32](repeating: 0, count: keys.count)
+            sorted.withUnsafeMutableBufferPointer { k in
+                values.withUnsafeMutableBufferPointer { v in
+                    scratchKeys.withUnsafeMutableBufferPointer { sk in
+                        scratchValues.withUnsafeMutableBufferPointer { sv in
+                            radixSort(keys: k.baseAddress!, values: withValues ? v.baseAddress! : nil, count: k.count,
+                                      keyShift: 8, keyBits: 20, scratchKeys: sk.baseAddress!,
+                                      scratchValues: withValues ? sv.baseAddress! : nil)
+                        }
+                    }
+                }
+            }
+            XCTAssertEqual(sorted, expected.map { keys[$0] }, "keys, values \(withValues)")
+            if withValues {
+                XCTAssertEqual(values, expected.map { Int32($0) }, "values")
+            }
+        }
+    }
 }

@@ -151,7 +151,7 @@ public enum CheckpointLoader {
 
     /// Restores the model's buffers: each rank its own copy when the world size is the saving
     /// run's, else every rank the mean of the saved copies. A checkpoint of an earlier build has
-    /// none, so the buffers keep their initial values and the returned warning says so.
+    /// none, so the buffers keep their initial values and the returned warning reports it.
     static func loadBuffers(_ manifest: CheckpointManifest, directory: URL, into trainer: Trainer) throws -> [String] {
         let buffers = trainer.model.buffers
         guard let saved = manifest.buffers else {
@@ -163,11 +163,14 @@ public enum CheckpointLoader {
         let reader = try entry(CheckpointManifest.buffersFileName, in: manifest, directory: directory)
         let values = try reader.readAll(Float.self)
         let perCopy = saved.reduce(0) { $0 + $1.count }
-        let copies = manifest.worldSize
+        // The file contains one copy per rank of the saving run. An earlier build saved a single
+        // copy, the mean over ranks, so every rank starts from it.
+        let copies = values.count == perCopy ? 1 : manifest.worldSize
         guard values.count == copies * perCopy else {
             throw CheckpointError.invalidManifest(
                 path: reader.url.path,
-                reason: "holds \(values.count) values but \(copies) rank copies of the buffers need \(copies * perCopy)")
+                reason: "holds \(values.count) values but \(copies) rank copies of the buffers need \(copies * perCopy); "
+                    + "the file is damaged, so resume from an earlier checkpoint")
         }
         if let bad = values.firstIndex(where: { !$0.isFinite }) {
             var offset = bad % perCopy

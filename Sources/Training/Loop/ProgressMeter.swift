@@ -29,9 +29,10 @@ struct ProgressMeter {
 
     mutating func record(_ loss: StepLoss) {
         steps += 1
+        // The epoch's position counts a skipped batch too, so the percentage and time left stay right.
+        rows = plan.globalRange(step: steps - 1).upperBound
         // A skipped batch trained no rows, and its losses may be NaN.
         guard !loss.isSkipped else { return }
-        rows += loss.rows
         windowRows += loss.rows
         for task in windowLossSums.indices {
             windowLossSums[task] += loss.taskLosses[task] * Double(loss.rows)

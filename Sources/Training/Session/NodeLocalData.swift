@@ -67,8 +67,8 @@ enum NodeLocalData {
             guard preparers.contains(communicator.rank) else { return "" }
             let result = try DataPreparation.prepare(config: options.config.data, dataDirectory: nil,
                                                      cacheDirectory: options.cacheDirectory)
-            logger.warning("prepared a copy of the data on \(host): \(result.path) (rank 0's file is not in this node's "
-                        + "cache folder \(absolute(options.cacheDirectory)))")
+            logger.warning("prepared a copy of the data on \(host): \(result.path) (rank 0's file is missing or damaged "
+                        + "in this node's cache folder \(absolute(options.cacheDirectory)))")
             return result.path
         }
         let preparedPaths = try communicator.allgatherv(Array(preparedPath.utf8)).map { String(decoding: $0, as: UTF8.self) }
