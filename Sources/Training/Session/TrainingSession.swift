@@ -164,6 +164,7 @@ public enum TrainingSession {
             var progress = ProgressMeter(epoch: epoch + 1, epochCount: settings.epochs, plan: plan,
                                          taskNames: trainer.taskNames, firstStep: firstStep)
             var throttle = ProgressThrottle(style: progressStyle, lineIntervalSeconds: options.progressIntervalSeconds)
+            var skipped = summary.skippedSteps
             for step in firstStep..<plan.stepCount {
                 let loss = try trainer.trainStep(plan: plan, step: step, receivedSignal: StopSignal.received)
                 position.stepInEpoch = step + 1
@@ -171,7 +172,13 @@ public enum TrainingSession {
                 progress.record(loss)
                 stepRecorder?.record(loss)
                 if let reason = loss.skipReason {
-                    logger.warning("skipped the batch of step \(trainer.globalStep) on every rank (train.nonFinite is skip): \(reason)")
+                    // A diverged run can skip every step; after the first 10, one line per 100 skips.
+                    skipped += 1
+                    if skipped <= 10 || skipped % 100 == 0 {
+                        logger.warning("skipped the batch of step \(trainer.globalStep) on every rank (train.nonFinite is skip): "
+                                       + "\(reason)" + (skipped == 10 ? "; further skips are logged once per 100" : "")
+                                       + (skipped > 10 ? " (\(skipped) skipped so far)" : ""))
+                    }
                 }
                 if let every = options.checkEverySteps, trainer.globalStep % every == 0 {
                     try trainer.verifyReplicasAgree()
