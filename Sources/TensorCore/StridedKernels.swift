@@ -33,8 +33,8 @@ func addColumnSums(_ source: UnsafePointer<Float>, rows: Int, width: Int, stride
 
 /// Adds `count` elements of `source` into `destination`, eight lanes at a time. The buffers must
 /// not overlap (the explicit lanes stand in for the vectorization that possible aliasing blocks).
-@inline(__always)
-func addElements(_ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>, count: Int) {
+@inlinable @inline(__always)
+public func addElements(_ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>, count: Int) {
     var index = 0
     while index + 8 <= count {
         let sum = UnsafeRawPointer(destination + index).loadUnaligned(as: SIMD8<Float>.self)
@@ -132,8 +132,8 @@ func fillRows(_ destination: UnsafeMutablePointer<Float>, rows: Int, width: Int,
 
 /// Copies `count` elements eight lanes at a time. For the short rows copied here (one bias row,
 /// one feature's embedding) this beats a `memmove` call per row. The buffers must not overlap.
-@inline(__always)
-func copyElements(_ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>, count: Int) {
+@inlinable @inline(__always)
+public func copyElements(_ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>, count: Int) {
     var index = 0
     while index + 8 <= count {
         UnsafeMutableRawPointer(destination + index)

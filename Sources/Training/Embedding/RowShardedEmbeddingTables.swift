@@ -210,7 +210,8 @@ public final class RowShardedEmbeddingTables: EmbeddingStore {
                 shards[feature].weights.withUnsafeBufferPointer { weights in
                     for key in run {
                         let local = plan.localIndex(of: Self.id(of: key))
-                        copyRow(weights.baseAddress! + local * dimension, to: servedRowsOut + servedFloats, count: dimension)
+                        copyElements(weights.baseAddress! + local * dimension, into: servedRowsOut + servedFloats,
+                                     count: dimension)
                         servedFloats += dimension
                     }
                 }
@@ -237,8 +238,8 @@ public final class RowShardedEmbeddingTables: EmbeddingStore {
                         let position = row * featureCount + feature
                         let offset = offsetOfUnique[Int(uniqueOfPosition[position])]
                         positionOffsets[position] = offset
-                        copyRow(uniqueRows + Int(offset), to: destination.baseAddress! + row * width + columns[feature],
-                                count: widths[feature])
+                        copyElements(uniqueRows + Int(offset), into: destination.baseAddress! + row * width + columns[feature],
+                                     count: widths[feature])
                     }
                 }
             }
@@ -292,8 +293,8 @@ public final class RowShardedEmbeddingTables: EmbeddingStore {
                 for thread in chunk {
                     for row in 0..<rowCount {
                         for feature in stride(from: thread, to: featureCount, by: threads) {
-                            addRow(gradient.baseAddress! + row * width + columns[feature],
-                                   to: target + Int(offsets[row * featureCount + feature]), count: widths[feature])
+                            addElements(gradient.baseAddress! + row * width + columns[feature],
+                                        into: target + Int(offsets[row * featureCount + feature]), count: widths[feature])
                         }
                     }
                 }
@@ -338,10 +339,10 @@ public final class RowShardedEmbeddingTables: EmbeddingStore {
                 updateFeatures[index] = Int32(feature)
                 updateRows[index] = local
                 updateOffsets[index] = sumFloats
-                copyRow(incoming + incomingOffset, to: sums + sumFloats, count: dimension)
+                copyElements(incoming + incomingOffset, into: sums + sumFloats, count: dimension)
                 sumFloats += dimension
             } else {
-                addRow(incoming + incomingOffset, to: sums + updateOffsets[index], count: dimension)
+                addElements(incoming + incomingOffset, into: sums + updateOffsets[index], count: dimension)
             }
             incomingOffset += dimension
         }
