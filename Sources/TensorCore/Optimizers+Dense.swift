@@ -77,26 +77,35 @@ func adamCorrectedRate(learningRate: Float, beta1: Float, beta2: Float, step: In
 func adamUpdate(count: Int, weights: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>,
                 firstMoment: UnsafeMutablePointer<Float>, secondMoment: UnsafeMutablePointer<Float>,
                 beta1: Float, beta2: Float, epsilon: Float, correctedRate: Float) {
-    // The vector and scalar bodies do the same operations in the same order, so a weight's
-    // update does not depend on whether it falls in a whole vector or on the thread count.
     ComputeThreads.forEachChunk(count: count) { range in
         let offset = range.lowerBound
-        let (weights, gradients) = (weights + offset, gradients + offset)
-        let (firstMoment, secondMoment) = (firstMoment + offset, secondMoment + offset)
-        forEachVector(count: range.count, { i in
-            let g = loadVector(gradients, i)
-            let m = beta1 * loadVector(firstMoment, i) + (1 - beta1) * g
-            let v = beta2 * loadVector(secondMoment, i) + (1 - beta2) * g * g
-            storeVector(m, firstMoment, i)
-            storeVector(v, secondMoment, i)
-            storeVector(loadVector(weights, i) - correctedRate * m / (v.squareRoot() + epsilon), weights, i)
-        }, remainder: { i in
-            let g = gradients[i]
-            firstMoment[i] = beta1 * firstMoment[i] + (1 - beta1) * g
-            secondMoment[i] = beta2 * secondMoment[i] + (1 - beta2) * g * g
-            weights[i] -= correctedRate * firstMoment[i] / (secondMoment[i].squareRoot() + epsilon)
-        })
+        adamUpdateOnThisThread(count: range.count, weights: weights + offset, gradients: gradients + offset,
+                               firstMoment: firstMoment + offset, secondMoment: secondMoment + offset,
+                               beta1: beta1, beta2: beta2, epsilon: epsilon, correctedRate: correctedRate)
     }
+}
+
+/// The Adam element update of `count` contiguous elements on the calling thread, for spans too
+/// short to be worth splitting over threads (such as one embedding row).
+@inline(__always)
+func adamUpdateOnThisThread(count: Int, weights: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>,
+                            firstMoment: UnsafeMutablePointer<Float>, secondMoment: UnsafeMutablePointer<Float>,
+                            beta1: Float, beta2: Float, epsilon: Float, correctedRate: Float) {
+    // The vector and scalar bodies do the same operations in the same order, so a weight's
+    // update does not depend on whether it falls in a whole vector or on the thread count.
+    forEachVector(count: count, { i in
+        let g = loadVector(gradients, i)
+        let m = beta1 * loadVector(firstMoment, i) + (1 - beta1) * g
+        let v = beta2 * loadVector(secondMoment, i) + (1 - beta2) * g * g
+        storeVector(m, firstMoment, i)
+        storeVector(v, secondMoment, i)
+        storeVector(loadVector(weights, i) - correctedRate * m / (v.squareRoot() + epsilon), weights, i)
+    }, remainder: { i in
+        let g = gradients[i]
+        firstMoment[i] = beta1 * firstMoment[i] + (1 - beta1) * g
+        secondMoment[i] = beta2 * secondMoment[i] + (1 - beta2) * g * g
+        weights[i] -= correctedRate * firstMoment[i] / (secondMoment[i].squareRoot() + epsilon)
+    })
 }
 
 /// Adagrad (Duchi et al., 2011) with Keras defaults: `a ← a + g²`, `w ← w − lr·g/(sqrt(a) + ε)`,

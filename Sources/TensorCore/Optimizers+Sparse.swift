@@ -99,36 +99,18 @@ public final class LazyAdam: SparseRowOptimizer {
     }
 
     /// Updates all rows in one loop, without `adamUpdate`'s per-call thread dispatch, which cost
-    /// more than the arithmetic of an 8-float row. Each element goes through the operations of
-    /// `adamUpdate` in the same order (whole vectors of 8, then single elements), so every bit
-    /// matches `updateRow`.
+    /// more than the arithmetic of an 8-float row. Each row goes through the same element update
+    /// (`adamUpdateOnThisThread`), so every bit matches `updateRow`.
     public func updateRows(weights: UnsafeMutablePointer<Float>, state: UnsafeMutablePointer<Float>,
                            rows: UnsafeBufferPointer<Int>, gradients: UnsafePointer<Float>, dimension: Int) {
         precondition(stepCount > 0, "call LazyAdam.beginStep() before updating rows")
         let (beta1, beta2, epsilon, correctedRate) = (beta1, beta2, epsilon, correctedRate)
-        let vectorEnd = dimension - dimension % FloatVector.scalarCount
         for (position, row) in rows.enumerated() {
-            let weights = weights + row * dimension
             let firstMoment = state + row * 2 * dimension
-            let secondMoment = firstMoment + dimension
-            let gradients = gradients + position * dimension
-            var i = 0
-            while i < vectorEnd {
-                let g = loadVector(gradients, i)
-                let m = beta1 * loadVector(firstMoment, i) + (1 - beta1) * g
-                let v = beta2 * loadVector(secondMoment, i) + (1 - beta2) * g * g
-                storeVector(m, firstMoment, i)
-                storeVector(v, secondMoment, i)
-                storeVector(loadVector(weights, i) - correctedRate * m / (v.squareRoot() + epsilon), weights, i)
-                i += FloatVector.scalarCount
-            }
-            while i < dimension {
-                let g = gradients[i]
-                firstMoment[i] = beta1 * firstMoment[i] + (1 - beta1) * g
-                secondMoment[i] = beta2 * secondMoment[i] + (1 - beta2) * g * g
-                weights[i] -= correctedRate * firstMoment[i] / (secondMoment[i].squareRoot() + epsilon)
-                i += 1
-            }
+            adamUpdateOnThisThread(count: dimension, weights: weights + row * dimension,
+                                   gradients: gradients + position * dimension, firstMoment: firstMoment,
+                                   secondMoment: firstMoment + dimension, beta1: beta1, beta2: beta2,
+                                   epsilon: epsilon, correctedRate: correctedRate)
         }
     }
 }
