@@ -12,15 +12,31 @@ final class AllreduceWorkerTests: XCTestCase {
         (0..<count).map { RingAllreduceTests.input(rank: rank, index: 1000 * buffer + $0, seed: 41) }
     }
 
+    /// Allocates one buffer per entry of `counts`, filled with `rank`'s values; the caller
+    /// deallocates them.
+    static func makeBuffers(rank: Int) -> [UnsafeMutableBufferPointer<Float>] {
+        counts.enumerated().map { index, count in
+            let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
+            _ = buffer.initialize(from: values(rank: rank, buffer: index, count: count))
+            return buffer
+        }
+    }
+
+    /// Returns the buffers of `makeBuffers` reduced by a ring on the calling thread.
+    static func ringReference(_ communicator: Communicator, average: Bool) throws -> [[Float]] {
+        let ring = RingAllreduce(communicator: communicator, bucketBytes: 64)
+        return try counts.enumerated().map { index, count in
+            var values = values(rank: communicator.rank, buffer: index, count: count)
+            try values.withUnsafeMutableBufferPointer { try ring.allreduce($0, average: average) }
+            return values
+        }
+    }
+
     func testMatchesCallingThreadRing() throws {
         for worldSize in [1, 2, 3] {
             let outputs = try InProcessWorld.run(worldSize: worldSize, timeoutSeconds: 60) { communicator -> ([[Float]], [[Float]], Double) in
                 let rank = communicator.rank
-                let buffers = Self.counts.enumerated().map { index, count -> UnsafeMutableBufferPointer<Float> in
-                    let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
-                    _ = buffer.initialize(from: Self.values(rank: rank, buffer: index, count: count))
-                    return buffer
-                }
+                let buffers = Self.makeBuffers(rank: rank)
                 defer { buffers.forEach { $0.deallocate() } }
                 let worker = AllreduceWorker(communicator: communicator, bucketBytes: 64)
                 for buffer in buffers {
@@ -29,13 +45,7 @@ final class AllreduceWorkerTests: XCTestCase {
                 try worker.waitUntilIdle()
                 let fromWorker = buffers.map { Array($0) }
 
-                let ring = RingAllreduce(communicator: communicator, bucketBytes: 64)
-                var fromRing: [[Float]] = []
-                for (index, count) in Self.counts.enumerated() {
-                    var values = Self.values(rank: rank, buffer: index, count: count)
-                    try values.withUnsafeMutableBufferPointer { try ring.allreduce($0, average: true) }
-                    fromRing.append(values)
-                }
+                let fromRing = try Self.ringReference(communicator, average: true)
                 return (fromWorker, fromRing, worker.busySeconds)
             }
             for (rank, output) in outputs.enumerated() {
@@ -55,11 +65,7 @@ final class AllreduceWorkerTests: XCTestCase {
         for worldSize in [1, 2, 3] {
             let outputs = try InProcessWorld.run(worldSize: worldSize, timeoutSeconds: 60) { communicator -> ([[Float]], [[Float]]) in
                 let rank = communicator.rank
-                let buffers = Self.counts.enumerated().map { index, count -> UnsafeMutableBufferPointer<Float> in
-                    let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
-                    _ = buffer.initialize(from: Self.values(rank: rank, buffer: index, count: count))
-                    return buffer
-                }
+                let buffers = Self.makeBuffers(rank: rank)
                 defer { buffers.forEach { $0.deallocate() } }
                 do {
                     let worker = AllreduceWorker(communicator: communicator, bucketBytes: 64)
@@ -69,13 +75,7 @@ final class AllreduceWorkerTests: XCTestCase {
                 }
                 let fromWorker = buffers.map { Array($0) }
 
-                let ring = RingAllreduce(communicator: communicator, bucketBytes: 64)
-                var fromRing: [[Float]] = []
-                for (index, count) in Self.counts.enumerated() {
-                    var values = Self.values(rank: rank, buffer: index, count: count)
-                    try values.withUnsafeMutableBufferPointer { try ring.allreduce($0, average: false) }
-                    fromRing.append(values)
-                }
+                let fromRing = try Self.ringReference(communicator, average: false)
                 return (fromWorker, fromRing)
             }
             for (rank, output) in outputs.enumerated() {
