@@ -14,9 +14,9 @@
 import PackageDescription
 
 // Release builds keep preconditions (-O, not -Ounchecked): an out-of-range id must stop the run, not
-// read past a table. Without -fno-math-errno, Float.squareRoot() (a C inline function from the
-// standard library's shims) calls sqrtf to set errno for negative inputs, which keeps every
-// square root scalar; with it, Adam's square roots use sqrtps, which rounds the same way.
+// read past a table. Float.squareRoot() is a C inline function from the standard library's shims,
+// and without -fno-math-errno it calls sqrtf to set errno for negative inputs, which keeps every
+// square root scalar. With the flag, Adam's square roots use sqrtps, which rounds the same way.
 let optimize: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked", "-Xcc", "-fno-math-errno"],
                                              .when(configuration: .release))]
 

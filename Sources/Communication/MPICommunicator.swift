@@ -167,7 +167,7 @@ public final class MPICommunicator: Communicator {
     /// neither reads nor writes the caller's buffers after the error is thrown.
     ///
     /// With `statuses` from an `MPI_Testall` that returned `MPI_ERR_IN_STATUS`, only requests
-    /// whose status holds `MPI_ERR_PENDING` are still active, because MPI has freed the others. Without
+    /// whose status is `MPI_ERR_PENDING` are still active, because MPI has freed the others. Without
     /// them, every posted request is treated as active. The return codes are ignored because the
     /// caller is already throwing the first error.
     ///

@@ -129,8 +129,8 @@ final class RowShardedEmbeddingTablesTests: XCTestCase {
         }
     }
 
-    /// The expected lookups `[steps][W]` and final tables of the sharded layout, computed row by
-    /// row: each rank sums a row's gradient over its positions in row order starting from zero,
+    /// Returns the expected lookups `[steps][W]` and final tables of the sharded layout, computed
+    /// row by row: each rank sums a row's gradient over its positions in row order starting from zero,
     /// the owner adds the ranks' sums in rank order, scales by 1/W and calls `updateRow` once.
     func exactReference(_ batches: [[(ids: [Int32], gradient: [Float])]],
                         worldSize: Int) throws -> (lookups: [[[Float]]], tables: [[Float]]) {

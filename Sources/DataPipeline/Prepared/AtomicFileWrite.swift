@@ -42,8 +42,8 @@ enum AtomicFileWrite {
         }
     }
 
-    /// Writes all of `bytes` at file offset `offset` and asks the kernel to start writing each
-    /// `writebackChunkBytes` piece to disk; returns the errno value of a failure.
+    /// Writes all of `bytes` at file offset `offset`, and starts the kernel's writeback of each
+    /// `writebackChunkBytes` piece. Returns the errno value of a failure, or nil.
     static func writeFully(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int) -> Int32? {
         var written = 0
         var writebackStart = 0

@@ -160,7 +160,7 @@ enum PreparedFileFormat {
     /// straight from its arrays, so the file is never assembled in memory.
     ///
     /// The checksum and the writes of the sections read the same arrays and need each other
-    /// only at the end, so they run concurrently on two threads. The header, which holds the
+    /// only at the end, so they run concurrently on two threads. The header, which contains the
     /// checksum, is written last, and the file is valid only after the fsync and rename.
     static func writeAtomically(_ dataset: EncodedDataset, fingerprint: UInt64, to path: String) throws {
         let layout = try layout(dataset, fingerprint: fingerprint)

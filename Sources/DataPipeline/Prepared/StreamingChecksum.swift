@@ -25,7 +25,7 @@ struct StreamingChecksum {
         }
         if carryBytes == 0 {
             // The hash lives in a local here, so the chain of multiplies does not go through
-            // memory on every word; this loop is where nearly all bytes of a file are mixed.
+            // memory on every word. Nearly all bytes of a file are mixed in this loop.
             let words = min((bytes.count - index) / 8, max(0, wholeWordEnd - consumed) / 8)
             var local = hash
             for word in 0..<words {

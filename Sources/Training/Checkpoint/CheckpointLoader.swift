@@ -160,6 +160,7 @@ public enum CheckpointLoader {
                     + "it was written by an earlier build, so they start from their initial values"]
         }
         guard !saved.isEmpty else { return [] }
+
         let reader = try entry(CheckpointManifest.buffersFileName, in: manifest, directory: directory)
         let values = try reader.readAll(Float.self)
         let perCopy = saved.reduce(0) { $0 + $1.count }
@@ -169,20 +170,27 @@ public enum CheckpointLoader {
         guard values.count == copies * perCopy else {
             throw CheckpointError.invalidManifest(
                 path: reader.url.path,
-                reason: "holds \(values.count) values but \(copies) rank copies of the buffers need \(copies * perCopy); "
+                reason: "contains \(values.count) values but \(copies) rank copies of the buffers need \(copies * perCopy); "
                     + "the file is damaged, so resume from an earlier checkpoint")
         }
+
         if let bad = values.firstIndex(where: { !$0.isFinite }) {
-            var offset = bad % perCopy
-            let entry = saved.first { entry in
-                defer { offset -= entry.count }
-                return offset < entry.count
+            // Find the buffer of the bad value's position within its rank's copy.
+            var start = 0
+            var name = "?"
+            for entry in saved {
+                if bad % perCopy < start + entry.count {
+                    name = entry.name
+                    break
+                }
+                start += entry.count
             }
             throw CheckpointError.invalidManifest(
                 path: reader.url.path,
-                reason: "buffer \(entry?.name ?? "?") of rank \(bad / perCopy) holds \(values[bad]), which is not finite; "
+                reason: "buffer \(name) of rank \(bad / perCopy) contains \(values[bad]), which is not finite; "
                     + "the checkpoint is damaged, so resume from an earlier one")
         }
+
         let perRank = (0..<copies).map { Array(values[($0 * perCopy)..<(($0 + 1) * perCopy)]) }
         let rank = trainer.communicator.rank
         trainer.setBufferValues(copies == trainer.communicator.worldSize ? perRank[rank] : Trainer.meanOverRanks(perRank))

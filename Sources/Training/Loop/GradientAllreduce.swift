@@ -104,7 +104,7 @@ final class GradientAllreduce {
     }
 
     /// Returns whether the gradient of the parameter at `index` of the model's list is all
-    /// finite. After `finishDense()` the answer comes from the packing, without reading the
+    /// finite. After `finishDense()` the result comes from the packing, without reading the
     /// gradient again, unless the world has one rank.
     func gradientIsFinite(parameterIndex index: Int) -> Bool {
         guard packsDense else {
@@ -114,8 +114,8 @@ final class GradientAllreduce {
         return buckets.packedGradientIsFinite[index]
     }
 
-    /// Packs the released buckets, while their gradients are still in cache from backward, and
-    /// submits them in the overlapped schedule; the sequential one reduces them in `reduce`.
+    /// Packs the released buckets while their gradients are still in cache from backward. The
+    /// overlapped schedule also submits them, and the sequential one reduces them in `reduce`.
     private func send(_ released: Range<Int>) {
         guard packsDense else { return }
         for bucket in released {

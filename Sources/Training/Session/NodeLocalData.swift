@@ -6,7 +6,7 @@ import Foundation
 ///
 /// Rank 0 prepares the data first. Each rank then looks for the same file name in its own cache
 /// folder. On a host where some rank does not find it, the lowest such rank prepares a copy
-/// there, and the other ranks of that host wait and open it. A rank that still sees no file (a
+/// there, and the other ranks of that host wait and open it. A rank that still finds no file (a
 /// private folder under a shared host name) prepares its own. Preparation is deterministic, so a
 /// copy built from the same inputs contains the same rows and vocabularies (only the recorded
 /// preparation time differs). The fingerprints of all ranks are compared at the end, which catches
