@@ -72,25 +72,13 @@ func adamCorrectedRate(learningRate: Float, beta1: Float, beta2: Float, step: In
     return Float(Double(learningRate) * correction)
 }
 
-/// The Adam element update shared by `Adam` and `LazyAdam`.
+/// The Adam element update of `count` contiguous elements, shared by `Adam` and `LazyAdam`. It
+/// runs on the calling thread: `Adam` already splits a parameter into blocks over threads, and
+/// a `LazyAdam` row is too short to split.
 @inline(__always)
 func adamUpdate(count: Int, weights: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>,
                 firstMoment: UnsafeMutablePointer<Float>, secondMoment: UnsafeMutablePointer<Float>,
                 beta1: Float, beta2: Float, epsilon: Float, correctedRate: Float) {
-    ComputeThreads.forEachChunk(count: count) { range in
-        let offset = range.lowerBound
-        adamUpdateOnThisThread(count: range.count, weights: weights + offset, gradients: gradients + offset,
-                               firstMoment: firstMoment + offset, secondMoment: secondMoment + offset,
-                               beta1: beta1, beta2: beta2, epsilon: epsilon, correctedRate: correctedRate)
-    }
-}
-
-/// The Adam element update of `count` contiguous elements on the calling thread, for spans too
-/// short to be worth splitting over threads (such as one embedding row).
-@inline(__always)
-func adamUpdateOnThisThread(count: Int, weights: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>,
-                            firstMoment: UnsafeMutablePointer<Float>, secondMoment: UnsafeMutablePointer<Float>,
-                            beta1: Float, beta2: Float, epsilon: Float, correctedRate: Float) {
     // The vector and scalar bodies do the same operations in the same order, so a weight's
     // update does not depend on whether it falls in a whole vector or on the thread count.
     forEachVector(count: count, { i in

@@ -98,19 +98,18 @@ public final class LazyAdam: SparseRowOptimizer {
                    correctedRate: correctedRate)
     }
 
-    /// Updates all rows in one loop, without `adamUpdate`'s per-call thread dispatch, which cost
-    /// more than the arithmetic of an 8-float row. Each row goes through the same element update
-    /// (`adamUpdateOnThisThread`), so every bit matches `updateRow`.
+    /// Updates all rows in one loop, through the element update of `updateRow` (`adamUpdate`), so
+    /// every bit matches `updateRow` with one call for many rows.
     public func updateRows(weights: UnsafeMutablePointer<Float>, state: UnsafeMutablePointer<Float>,
                            rows: UnsafeBufferPointer<Int>, gradients: UnsafePointer<Float>, dimension: Int) {
         precondition(stepCount > 0, "call LazyAdam.beginStep() before updating rows")
         let (beta1, beta2, epsilon, correctedRate) = (beta1, beta2, epsilon, correctedRate)
         for (position, row) in rows.enumerated() {
             let firstMoment = state + row * 2 * dimension
-            adamUpdateOnThisThread(count: dimension, weights: weights + row * dimension,
-                                   gradients: gradients + position * dimension, firstMoment: firstMoment,
-                                   secondMoment: firstMoment + dimension, beta1: beta1, beta2: beta2,
-                                   epsilon: epsilon, correctedRate: correctedRate)
+            adamUpdate(count: dimension, weights: weights + row * dimension,
+                       gradients: gradients + position * dimension, firstMoment: firstMoment,
+                       secondMoment: firstMoment + dimension, beta1: beta1, beta2: beta2,
+                       epsilon: epsilon, correctedRate: correctedRate)
         }
     }
 }
